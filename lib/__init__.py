@@ -1,0 +1,1 @@
+"""Shared thread and socket helpers (``netutil``) and clever-show\x27s ``messaging``."""
