@@ -1,0 +1,109 @@
+"""Shared pieces of the messaging tests: a peer process, an inbox, a log watcher."""
+import collections
+import concurrent.futures
+import json
+import logging
+import os
+import selectors
+import subprocess
+import sys
+import threading
+
+PEER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer.py")
+WAIT = 15.0  # seconds any single wait may take on a loaded machine
+
+
+class PeerProcess:
+    """``peer.py`` in a subprocess; stopped by closing its stdin."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([sys.executable, PEER_SCRIPT] + [str(a) for a in args],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+
+    def first_line(self, timeout=WAIT):
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout):
+                raise TimeoutError("peer printed nothing in %s s" % timeout)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("peer exited: %s" % self.proc.stderr.read().decode(errors="replace"))
+        return json.loads(line)
+
+    def stop(self, timeout=WAIT):
+        try:
+            self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+        return self.proc.returncode
+
+
+class Inbox:
+    """Values put by callbacks on the loop thread, awaited by the test thread."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._items = collections.defaultdict(list)
+
+    def put(self, key, value):
+        with self._cond:
+            self._items[key].append(value)
+            self._cond.notify_all()
+
+    def wait(self, key, count=1, timeout=WAIT):
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self._items[key]) >= count, timeout):
+                raise AssertionError("waited %s s for %d x %r, have %r"
+                                     % (timeout, count, key, self._items[key]))
+            return list(self._items[key])
+
+    def get(self, key):
+        with self._cond:
+            return list(self._items[key])
+
+
+class LogWatcher(logging.Handler):
+    """Collects records of a logger and lets a test wait for one that matches."""
+
+    def __init__(self, name="lib.messaging"):
+        super().__init__(logging.DEBUG)
+        self._cond = threading.Condition()
+        self.records = []
+        self._logger = logging.getLogger(name)
+
+    def __enter__(self):
+        self._old_level = self._logger.level
+        self._logger.setLevel(logging.INFO)
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._old_level)
+
+    def emit(self, record):
+        with self._cond:
+            self.records.append(record)
+            self._cond.notify_all()
+
+    def messages(self, level=logging.DEBUG):
+        with self._cond:
+            return [r.getMessage() for r in self.records if r.levelno >= level]
+
+    def wait_for(self, text, level=logging.DEBUG, timeout=WAIT):
+        def found():
+            return any(text in r.getMessage() and r.levelno >= level for r in self.records)
+        with self._cond:
+            if not self._cond.wait_for(found, timeout):
+                raise AssertionError("no log record with %r in %s s; got %r"
+                                     % (text, timeout, [r.getMessage() for r in self.records]))
+
+
+def request(connection, name, *args, timeout=None):
+    """Send a request and return a Future of its value."""
+    future = concurrent.futures.Future()
+    connection.get_response(name, lambda c, value: future.set_result(value),
+                            request_args=args, timeout=timeout)
+    return future
