@@ -1,0 +1,211 @@
+"""Callback bookkeeping shared by the comm instances (memory and TCP).
+
+A comm instance delivers whole frames to one data callback and calls its
+connect/disconnect callbacks, all on its own dispatch thread. Frames that
+arrive before a data callback is registered wait (bounded) and are
+delivered once one is, or can be taken with ``receive()``.
+"""
+
+import collections
+import logging
+import threading
+import time
+from typing import Any, Callable, Deque, List, Optional
+
+__all__: List[str] = []
+
+# Frames kept for a comm instance that has no data callback yet.
+_MAX_PENDING_FRAMES = 1024
+
+DataCallback = Callable[[bytes], Any]
+EventCallback = Callable[[], Any]
+
+
+class _CommBase:
+    """Base of the comm instances: callbacks, pending frames, connection flag.
+
+    Subclasses implement :meth:`_schedule` (run a function on the dispatch
+    thread), :meth:`send`, :meth:`reconnect` and :meth:`close`, and call
+    :meth:`_deliver`, :meth:`_set_connected` and :meth:`_set_disconnected`
+    on the dispatch thread.
+    """
+
+    IS_CLIENT = True
+    _LOGGER_BASE = "sockproto.comm"
+
+    def __init__(self) -> None:
+        self._cb_lock = threading.RLock()
+        self._cond = threading.Condition(self._cb_lock)
+        self._data_callback: Optional[DataCallback] = None
+        self._connect_callbacks: List[EventCallback] = []
+        self._disconnect_callbacks: List[EventCallback] = []
+        self._pending: Deque[bytes] = collections.deque()
+        self._connected = False
+        self._channel_name: Optional[str] = None
+        self.logger = logging.getLogger(self._LOGGER_BASE)
+
+    # -- to be provided by subclasses -------------------------------------
+    def _schedule(self, function: Callable[..., Any], *args: Any) -> None:
+        raise NotImplementedError
+
+    def _in_dispatch_thread(self) -> bool:
+        raise NotImplementedError
+
+    # -- the comm interface ------------------------------------------------
+    def init_channel_name(self, channel_name: Optional[str] = None) -> None:
+        """Set the channel name used in this instance's log messages.
+
+        Parameters
+        ----------
+        channel_name : str, optional
+            The name; None keeps the package logger.
+        """
+        self._channel_name = channel_name
+        base = logging.getLogger(self._LOGGER_BASE)
+        self.logger = base.getChild(str(channel_name)) if channel_name else base
+
+    def is_connected(self) -> bool:
+        """Return True while the connection is up.
+
+        Returns
+        -------
+        connected : bool
+        """
+        return self._connected
+
+    def register_callback(self, callback: Optional[DataCallback]) -> None:
+        """Register the callback that gets every received frame.
+
+        Parameters
+        ----------
+        callback : callable or None
+            Called as ``callback(frame)`` with the frame's bytes on the
+            dispatch thread. It replaces an earlier callback; frames that
+            arrived while there was none are delivered to it first.
+        """
+        with self._cb_lock:
+            self._data_callback = callback
+            flush = callback is not None and bool(self._pending)
+        if flush:
+            self._schedule(self._flush_pending)
+
+    def register_connect_callback(self, callback: EventCallback) -> None:
+        """Register a callback for every (re)connect.
+
+        Parameters
+        ----------
+        callback : callable
+            Called without arguments on the dispatch thread. If the
+            instance is connected already, it is called once soon.
+        """
+        with self._cb_lock:
+            self._connect_callbacks.append(callback)
+            connected = self._connected
+        if connected:
+            self._schedule(self._call, callback)
+
+    def register_disconnect_callback(self, callback: EventCallback) -> None:
+        """Register a callback for every disconnect.
+
+        Parameters
+        ----------
+        callback : callable
+            Called without arguments on the dispatch thread.
+        """
+        with self._cb_lock:
+            self._disconnect_callbacks.append(callback)
+
+    def receive(self, timeout: float = 1) -> Optional[bytes]:
+        """Take the oldest frame that no callback took.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait for a frame.
+
+        Returns
+        -------
+        frame : bytes or None
+            None if no frame arrived within ``timeout``.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            while not self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._cond.wait(remaining):
+                    if not self._pending:
+                        return None
+            return self._pending.popleft()
+
+    # -- for subclasses ----------------------------------------------
+    def _fallback_data_callback(self) -> Optional[DataCallback]:
+        """A callback to use when none is registered on this instance."""
+        return None
+
+    def _deliver(self, frame: bytes) -> None:
+        """Hand one frame to the data callback (dispatch thread)."""
+        callback = self._data_callback or self._fallback_data_callback()
+        if callback is None or self._pending:
+            with self._cond:
+                if len(self._pending) >= _MAX_PENDING_FRAMES:
+                    self._pending.popleft()
+                    self.logger.warning("no receiver for frames: oldest pending frame dropped")
+                self._pending.append(frame)
+                self._cond.notify_all()
+            if callback is not None:
+                self._flush_pending()  # keep the order of frames held back earlier
+            return
+        self._call(callback, frame)
+
+    def _flush_pending(self) -> None:
+        while True:
+            with self._cond:
+                callback = self._data_callback or self._fallback_data_callback()
+                if callback is None or not self._pending:
+                    return
+                frame = self._pending.popleft()
+            self._call(callback, frame)
+
+    def _call(self, callback: Callable[..., Any], *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            self.logger.exception("callback %r raised", callback)
+
+    def _set_connected(self) -> None:
+        with self._cond:
+            if self._connected:
+                return
+            self._connected = True
+            callbacks = list(self._connect_callbacks)
+            self._cond.notify_all()
+        for callback in callbacks:
+            self._call(callback)
+
+    def _set_disconnected(self) -> None:
+        with self._cond:
+            if not self._connected:
+                return
+            self._connected = False
+            callbacks = list(self._disconnect_callbacks)
+            self._cond.notify_all()
+        for callback in callbacks:
+            self._call(callback)
+
+    def _wait_connected(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the connection; never on the dispatch thread."""
+        if self._connected:
+            return True
+        if self._in_dispatch_thread():
+            return False
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            while not self._connected:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closing():
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def _closing(self) -> bool:
+        return False

@@ -1,0 +1,396 @@
+"""Frame codecs of sockproto: no sockets, no threads.
+
+Two layers:
+
+* the **stp** byte-stuffing that delimits frames on a stream
+  (:func:`stp_encode`, :class:`StpDecoder`), used by the TCP comm instances;
+* the **message frames** inside (:func:`encode_pure_frame` /
+  :func:`decode_pure_frame` for :class:`~sockproto.protocol.pure_json_protocol`,
+  :func:`encode_struct_frame` / :func:`decode_struct_frame` for
+  :class:`~sockproto.protocol.struct_json_protocol`).
+
+Every decoder either returns a result or raises :class:`FrameError` (or its
+subclass :class:`ChecksumError`); no other exception escapes for any input.
+"""
+
+import json
+import struct
+import zlib
+from typing import Any, List, Optional
+
+from .storage import data_storage
+
+__all__ = [
+    "FrameError", "ChecksumError", "DEFAULT_MAX_FRAME_SIZE",
+    "STP_SYNC", "STP_START", "STP_END",
+    "stp_encode", "StpDecoder",
+    "encode_pure_frame", "decode_pure_frame", "PURE_CHECKSUM_SIZE",
+    "encode_struct_frame", "decode_struct_frame", "STRUCT_HEADER",
+]
+
+#: Largest frame (after removing the stp escapes) accepted by default: 16 MiB.
+DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+
+#: The stp sync byte; doubled inside a frame.
+STP_SYNC = b":"
+#: Start of an stp frame.
+STP_START = b":<"
+#: End of an stp frame.
+STP_END = b":>"
+_STP_ESCAPED_SYNC = b"::"
+_SYNC_ORD = ord(":")
+_START_ORD = ord("<")
+_END_ORD = ord(">")
+
+#: Size of the big-endian CRC-32 that ends a pure_json_protocol frame.
+PURE_CHECKSUM_SIZE = 4
+_CRC_FORMAT = ">I"
+_U32_MAX = 0xFFFFFFFF
+
+#: Header of a struct_json_protocol frame: status, service_id, data_id.
+STRUCT_HEADER = struct.Struct(">III")
+_STRUCT_CHECKSUM_SIZE = 1
+
+_KEYS = (data_storage.KEY_STATUS, data_storage.KEY_SERVICE_ID, data_storage.KEY_DATA_ID)
+
+
+class FrameError(ValueError):
+    """A frame could not be decoded (and was dropped)."""
+
+
+class ChecksumError(FrameError):
+    """A frame's checksum does not match its content.
+
+    Attributes
+    ----------
+    message : data_storage or None
+        The message as far as it could still be read (its content is not
+        trustworthy), or None.
+    """
+
+    def __init__(self, text: str, message: Optional[data_storage] = None) -> None:
+        super().__init__(text)
+        self.message = message
+
+
+# -- stp -------------------------------------------------------------------
+def stp_encode(data: bytes) -> bytes:
+    """Wrap one frame for the stream: ``:<`` + data with ``:`` doubled + ``:>``.
+
+    Parameters
+    ----------
+    data : bytes or bytearray
+        The frame content.
+
+    Returns
+    -------
+    framed : bytes
+    """
+    return STP_START + data.replace(STP_SYNC, _STP_ESCAPED_SYNC) + STP_END
+
+
+class StpDecoder:
+    """Incremental stp decoder: feed stream bytes, take whole frames.
+
+    Bytes outside a frame are skipped until the next ``:<``. A ``:<`` inside
+    a frame drops the partial frame and starts a new one (resync). A frame
+    longer than ``max_frame_size`` is dropped and the rest of it skipped, so
+    memory stays bounded by about ``max_frame_size`` plus one fed chunk.
+
+    Parameters
+    ----------
+    max_frame_size : int, optional
+        Largest accepted frame content, in bytes.
+    """
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        if max_frame_size < 0:
+            raise ValueError("max_frame_size must be >= 0, not %r" % (max_frame_size,))
+        self.max_frame_size = max_frame_size
+        self._buf = bytearray()   # raw stream bytes not looked at yet
+        self._pos = 0             # first unread index in _buf
+        self._frame = bytearray()  # unescaped content of the frame being read
+        self._in_frame = False
+        self._skipped = 0
+
+    @property
+    def skipped(self) -> int:
+        """Number of stream bytes skipped outside frames so far."""
+        return self._skipped
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held by the decoder (partial frame plus unread input)."""
+        return len(self._frame) + len(self._buf) - self._pos
+
+    def feed(self, data: bytes) -> None:
+        """Add stream bytes; take frames with :meth:`next_frame`.
+
+        Parameters
+        ----------
+        data : bytes
+        """
+        if self._pos:
+            del self._buf[:self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def next_frame(self) -> Optional[bytes]:
+        """Return the next complete frame, or None if more bytes are needed.
+
+        Returns
+        -------
+        frame : bytes or None
+
+        Raises
+        ------
+        FrameError
+            A frame was malformed or too long and has been dropped; the
+            decoder stays usable, call again for the following frames.
+        """
+        buf = self._buf
+        while True:
+            if not self._in_frame:
+                start = buf.find(STP_START, self._pos)
+                if start < 0:
+                    # Keep a trailing ':' that may begin the next ':<'.
+                    keep = 1 if len(buf) > self._pos and buf[-1] == _SYNC_ORD else 0
+                    self._skipped += len(buf) - self._pos - keep
+                    self._pos = len(buf) - keep
+                    return None
+                self._skipped += start - self._pos
+                self._pos = start + len(STP_START)
+                self._in_frame = True
+                self._frame = bytearray()
+            sync = buf.find(STP_SYNC, self._pos)
+            if sync < 0:
+                self._frame += buf[self._pos:]
+                self._pos = len(buf)
+                self._check_size()
+                return None
+            self._frame += buf[self._pos:sync]
+            self._check_size()
+            if sync + 1 >= len(buf):
+                self._pos = sync  # the byte after ':' has not arrived yet
+                return None
+            code = buf[sync + 1]
+            self._pos = sync + 2
+            if code == _SYNC_ORD:
+                self._frame.append(_SYNC_ORD)
+            elif code == _END_ORD:
+                frame = bytes(self._frame)
+                self._frame = bytearray()
+                self._in_frame = False
+                return frame
+            elif code == _START_ORD:
+                dropped = len(self._frame)
+                self._frame = bytearray()
+                raise FrameError("frame start inside a frame: %d bytes dropped" % dropped)
+            else:
+                dropped = len(self._frame)
+                self._frame = bytearray()
+                self._in_frame = False
+                self._pos = sync + 1
+                raise FrameError("invalid stp escape b':%s': %d bytes dropped"
+                                 % (chr(code) if 32 <= code < 127 else "\\x%02x" % code, dropped))
+
+    def _check_size(self) -> None:
+        if len(self._frame) > self.max_frame_size:
+            size = len(self._frame)
+            self._frame = bytearray()
+            self._in_frame = False
+            raise FrameError("frame longer than %d bytes (%d so far): dropped"
+                             % (self.max_frame_size, size))
+
+    def decode(self, data: bytes) -> List[bytes]:
+        """Feed ``data`` and return every complete frame; skip bad frames.
+
+        Parameters
+        ----------
+        data : bytes
+
+        Returns
+        -------
+        frames : list of bytes
+        """
+        self.feed(data)
+        frames = []
+        while True:
+            try:
+                frame = self.next_frame()
+            except FrameError:
+                continue
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+
+# -- message frames ----------------------------------------------------------
+def _check_header(status: Any, service_id: Any, data_id: Any) -> None:
+    if type(status) is int and type(service_id) is int and type(data_id) is int:
+        return
+    for name, value in zip(_KEYS, (status, service_id, data_id)):
+        if type(value) is not int:
+            raise TypeError("%s must be an int, not %r" % (name, value))
+
+
+def _loads(text: bytes) -> Any:
+    try:
+        return json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise FrameError("frame content is not UTF-8 JSON: %s" % exc) from None
+
+
+def _pure_checksum(data: bytes) -> int:
+    return zlib.crc32(data) & _U32_MAX
+
+
+def encode_pure_frame(status: int, service_id: int, data_id: int, data: Any) -> bytes:
+    """Build a pure_json_protocol frame: JSON object + 4-byte CRC-32.
+
+    Parameters
+    ----------
+    status, service_id, data_id : int
+    data : any
+        A JSON-serialisable value.
+
+    Returns
+    -------
+    frame : bytes
+
+    Raises
+    ------
+    TypeError
+        ``data`` is not JSON-serialisable, or an id is not an int.
+    ValueError
+        ``data`` holds a circular reference or a non-finite float that JSON
+        cannot carry.
+    """
+    _check_header(status, service_id, data_id)
+    body = json.dumps({"status": status, "service_id": service_id, "data_id": data_id,
+                       "data": data}).encode("utf-8")
+    return body + struct.pack(_CRC_FORMAT, _pure_checksum(body))
+
+
+def _message_from_object(obj: Any) -> data_storage:
+    if not isinstance(obj, dict):
+        raise FrameError("frame content is not a JSON object")
+    for key in _KEYS:
+        value = obj.get(key)
+        if type(value) is not int:
+            raise FrameError("frame field %r is not an integer: %r" % (key, value))
+    return data_storage(status=obj["status"], service_id=obj["service_id"],
+                        data_id=obj["data_id"], data=obj.get("data"))
+
+
+def decode_pure_frame(frame: bytes) -> data_storage:
+    """Read a pure_json_protocol frame.
+
+    Parameters
+    ----------
+    frame : bytes
+
+    Returns
+    -------
+    message : data_storage
+
+    Raises
+    ------
+    ChecksumError
+        The CRC-32 does not match (``message`` holds what could be read).
+    FrameError
+        The frame is too short, not JSON, or lacks an integer field.
+    """
+    if len(frame) < PURE_CHECKSUM_SIZE:
+        raise FrameError("frame of %d bytes is shorter than its checksum" % len(frame))
+    body = bytes(frame[:-PURE_CHECKSUM_SIZE])
+    (expected,) = struct.unpack(_CRC_FORMAT, frame[-PURE_CHECKSUM_SIZE:])
+    if _pure_checksum(body) != expected:
+        raise ChecksumError("checksum mismatch", _best_effort(lambda: decode_body(body)))
+    return decode_body(body)
+
+
+def decode_body(body: bytes) -> data_storage:
+    """Read the JSON object of a pure_json_protocol frame (no checksum)."""
+    return _message_from_object(_loads(body))
+
+
+def _best_effort(read: Any) -> Optional[data_storage]:
+    try:
+        return read()
+    except FrameError:
+        return None
+
+
+def _xor(data: bytes) -> int:
+    """XOR of all bytes, by folding the bytes as one big integer in halves."""
+    width = len(data)
+    word = int.from_bytes(data, "little")
+    while width > 1:
+        half = (width + 1) // 2
+        word = (word & ((1 << (8 * half)) - 1)) ^ (word >> (8 * half))
+        width = half
+    return word
+
+
+def encode_struct_frame(status: int, service_id: int, data_id: int, data: Any) -> bytes:
+    """Build a struct_json_protocol frame: ``>III`` header + JSON data + XOR byte.
+
+    Parameters
+    ----------
+    status, service_id, data_id : int
+        Each 0 ... 2**32 - 1.
+    data : any
+        A JSON-serialisable value.
+
+    Returns
+    -------
+    frame : bytes
+
+    Raises
+    ------
+    TypeError
+        ``data`` is not JSON-serialisable, or an id is not an int.
+    ValueError
+        An id does not fit in 32 unsigned bits, or ``data`` cannot be JSON.
+    """
+    _check_header(status, service_id, data_id)
+    try:
+        head = STRUCT_HEADER.pack(status, service_id, data_id)
+    except struct.error:
+        raise ValueError("status, service_id and data_id must be 0..%d, not %r"
+                         % (_U32_MAX, (status, service_id, data_id))) from None
+    body = head + json.dumps(data).encode("utf-8")
+    return body + bytes((_xor(body),))
+
+
+def decode_struct_frame(frame: bytes) -> data_storage:
+    """Read a struct_json_protocol frame.
+
+    Parameters
+    ----------
+    frame : bytes
+
+    Returns
+    -------
+    message : data_storage
+
+    Raises
+    ------
+    ChecksumError
+        The XOR byte does not match (``message`` holds what could be read).
+    FrameError
+        The frame is too short or its data is not JSON.
+    """
+    if len(frame) < STRUCT_HEADER.size + _STRUCT_CHECKSUM_SIZE:
+        raise FrameError("frame of %d bytes is shorter than header and checksum" % len(frame))
+    body = bytes(frame[:-_STRUCT_CHECKSUM_SIZE])
+
+    def read() -> data_storage:
+        status, service_id, data_id = STRUCT_HEADER.unpack_from(body)
+        return data_storage(status=status, service_id=service_id, data_id=data_id,
+                            data=_loads(body[STRUCT_HEADER.size:]))
+
+    if _xor(body) != frame[-1]:
+        raise ChecksumError("checksum mismatch", _best_effort(read))
+    return read()

@@ -1,0 +1,213 @@
+"""The frame codecs: stp framing, pure_json_protocol and struct_json_protocol frames."""
+import json
+import struct
+import zlib
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from sockproto.codec import (
+    ChecksumError, FrameError, StpDecoder, decode_pure_frame, decode_struct_frame,
+    encode_pure_frame, encode_struct_frame, stp_encode,
+)
+
+u32 = st.integers(min_value=0, max_value=2**32 - 1)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**63)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=10,
+)
+PROPERTY = settings(max_examples=150, deadline=None)
+
+
+# -- stp ----------------------------------------------------------------------
+def test_stp_encode_doubles_sync_bytes_between_start_and_end():
+    assert stp_encode(b"a:b") == b":<a::b:>"
+
+
+def test_stp_encode_of_empty_frame():
+    assert stp_encode(b"") == b":<:>"
+
+
+def test_stp_decoder_skips_bytes_before_frame_start():
+    decoder = StpDecoder()
+    assert decoder.decode(b"noise:<x:>") == [b"x"]
+    assert decoder.skipped == len(b"noise")
+
+
+def test_stp_decoder_waits_for_split_escape():
+    decoder = StpDecoder()
+    assert decoder.decode(b":<a:") == []
+    assert decoder.decode(b":b:") == []
+    assert decoder.decode(b">") == [b"a:b"]
+
+
+def test_stp_decoder_resyncs_on_frame_start_inside_frame():
+    decoder = StpDecoder()
+    decoder.feed(b":<lost:<kept:>")
+    with pytest.raises(FrameError, match="frame start inside a frame"):
+        decoder.next_frame()
+    assert decoder.next_frame() == b"kept"
+
+
+def test_stp_decoder_drops_frame_with_invalid_escape():
+    decoder = StpDecoder()
+    decoder.feed(b":<bad:x:>:<good:>")
+    with pytest.raises(FrameError, match="invalid stp escape"):
+        decoder.next_frame()
+    assert decoder.next_frame() == b"good"
+
+
+def test_stp_decoder_drops_frame_over_the_limit_and_stays_bounded():
+    decoder = StpDecoder(max_frame_size=100)
+    decoder.feed(b":<" + b"y" * 150)
+    with pytest.raises(FrameError, match="longer than 100"):
+        decoder.next_frame()
+    for _ in range(100):  # the rest of the huge frame is skipped, not stored
+        decoder.feed(b"y" * 1000)
+        assert decoder.next_frame() is None
+        assert decoder.buffered <= 1
+    decoder.feed(b":>:<ok:>")
+    assert decoder.next_frame() == b"ok"
+
+
+def test_stp_decoder_accepts_frame_of_exactly_the_limit():
+    assert StpDecoder(max_frame_size=4).decode(stp_encode(b"a:bc")) == [b"a:bc"]
+
+
+def test_stp_decoder_rejects_negative_limit():
+    with pytest.raises(ValueError):
+        StpDecoder(max_frame_size=-1)
+
+
+@PROPERTY
+@given(st.lists(st.binary(max_size=200), max_size=10), st.integers(min_value=1, max_value=50))
+def test_stp_round_trip_in_any_chunking(frames, chunk):
+    stream = b"".join(stp_encode(f) for f in frames)
+    decoder = StpDecoder()
+    out = []
+    for i in range(0, len(stream), chunk):
+        out.extend(decoder.decode(stream[i:i + chunk]))
+    assert out == frames
+
+
+@PROPERTY
+@given(st.binary(max_size=500), st.integers(min_value=0, max_value=64))
+def test_stp_decoder_gives_frames_or_frame_errors_for_any_bytes(data, limit):
+    decoder = StpDecoder(max_frame_size=limit)
+    decoder.feed(data)
+    for _ in range(len(data) + 2):
+        try:
+            frame = decoder.next_frame()
+        except FrameError:
+            continue
+        if frame is None:
+            break
+        assert len(frame) <= limit
+    else:
+        pytest.fail("decoder did not come to rest")
+    assert decoder.buffered <= limit + 2
+
+
+@PROPERTY
+@given(st.lists(st.binary(max_size=50), min_size=1, max_size=5), st.binary(max_size=30))
+def test_stp_frames_after_garbage_are_found(frames, garbage):
+    garbage = garbage.replace(b":", b"")
+    decoder = StpDecoder()
+    assert decoder.decode(garbage + b"".join(stp_encode(f) for f in frames)) == frames
+
+
+# -- pure_json_protocol frames ------------------------------------------------------
+def test_pure_frame_is_json_object_then_big_endian_crc32():
+    frame = encode_pure_frame(0, 10, 1, "x")
+    body = b'{"status": 0, "service_id": 10, "data_id": 1, "data": "x"}'
+    assert frame == body + struct.pack(">I", zlib.crc32(body))
+
+
+@PROPERTY
+@given(u32, u32, u32, json_values)
+def test_pure_frame_round_trip(status, sid, did, data):
+    msg = decode_pure_frame(encode_pure_frame(status, sid, did, data))
+    assert msg == {"status": status, "service_id": sid, "data_id": did, "data": data}
+
+
+@PROPERTY
+@given(st.binary(max_size=300))
+def test_pure_decoder_gives_message_or_frame_error_for_any_bytes(data):
+    try:
+        msg = decode_pure_frame(data)
+    except FrameError:
+        return
+    assert set(msg) == {"status", "service_id", "data_id", "data"}
+
+
+@PROPERTY
+@given(json_values, st.integers(min_value=0), st.integers(min_value=0, max_value=7))
+def test_pure_frame_with_flipped_bit_raises_checksum_or_frame_error(data, position, bit):
+    frame = bytearray(encode_pure_frame(0, 10, 1, data))
+    frame[position % len(frame)] ^= 1 << bit
+    with pytest.raises(FrameError):
+        decode_pure_frame(bytes(frame))
+
+
+def test_pure_checksum_error_carries_readable_message():
+    frame = bytearray(encode_pure_frame(0, 10, 1, "x"))
+    frame[-1] ^= 1
+    with pytest.raises(ChecksumError) as info:
+        decode_pure_frame(bytes(frame))
+    assert info.value.message.get_service_id() == 10
+
+
+def test_pure_frame_accepts_missing_data_as_none():
+    body = json.dumps({"status": 0, "service_id": 10, "data_id": 1}).encode()
+    assert decode_pure_frame(body + struct.pack(">I", zlib.crc32(body))).get_data() is None
+
+
+@pytest.mark.parametrize("bad", [True, 1.5, "1", None])
+def test_pure_frame_rejects_non_integer_ids(bad):
+    with pytest.raises(TypeError):
+        encode_pure_frame(0, bad, 1, None)
+
+
+# -- struct_json_protocol frames --------------------------------------------------------
+def test_struct_frame_is_header_json_and_xor_byte():
+    frame = encode_struct_frame(1, 10, 2, [1])
+    body = struct.pack(">III", 1, 10, 2) + b"[1]"
+    xor = 0
+    for byte in body:
+        xor ^= byte
+    assert frame == body + bytes([xor])
+
+
+@PROPERTY
+@given(u32, u32, u32, json_values)
+def test_struct_frame_round_trip(status, sid, did, data):
+    msg = decode_struct_frame(encode_struct_frame(status, sid, did, data))
+    assert msg == {"status": status, "service_id": sid, "data_id": did, "data": data}
+
+
+@PROPERTY
+@given(st.binary(max_size=300))
+def test_struct_decoder_gives_message_or_frame_error_for_any_bytes(data):
+    try:
+        msg = decode_struct_frame(data)
+    except FrameError:
+        return
+    assert set(msg) == {"status", "service_id", "data_id", "data"}
+
+
+@pytest.mark.parametrize("ids", [(-1, 0, 0), (0, 2**32, 0)])
+def test_struct_frame_rejects_ids_outside_32_bits(ids):
+    with pytest.raises(ValueError):
+        encode_struct_frame(*ids, None)
+
+
+def test_struct_frame_is_shorter_than_pure_frame():
+    assert len(encode_struct_frame(0, 10, 1, "x")) < len(encode_pure_frame(0, 10, 1, "x"))
+
+
+def test_default_frame_limit_is_16_mib():
+    from sockproto.codec import DEFAULT_MAX_FRAME_SIZE
+    assert DEFAULT_MAX_FRAME_SIZE == 16 * 1024 * 1024
+    assert StpDecoder().max_frame_size == DEFAULT_MAX_FRAME_SIZE
