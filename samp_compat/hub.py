@@ -1,0 +1,434 @@
+"""The SAMP hub: Standard Profile on XML-RPC, optional Web Profile."""
+import logging
+import secrets
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Callable, Dict, List, Optional
+
+from . import lockfile as _lockfile
+from ._hub_delivery import Deliverer
+from ._hub_messaging import HubMessaging
+from ._hub_registry import Client, Registry, routing_table, to_samp
+from ._xmlrpc_server import RequestInfo, XMLRPCServer
+from .constants import SAMP_ICON, __profile_version__
+from .errors import SAMPHubError, SAMPProxyError
+from .web_profile import WebProfileDialog, _WebProfile
+
+__all__ = ["SAMPHubServer", "WebProfileDialog"]
+
+log = logging.getLogger("samp_compat.hub")
+
+#: Seconds the hub waits for the ``samp.hub.event.shutdown`` deliveries when stopping.
+SHUTDOWN_GRACE = 2.0
+#: Seconds each server or pool gets to stop.
+STOP_TIMEOUT = 5.0
+_HOUSEKEEPING_INTERVAL = 1.0
+_HUB_NAME = "samp_compat SAMP Hub"
+_STANDARD_METHODS_WITH_HOST = ("samp.hub.notify", "samp.hub.notifyAll", "samp.hub.call",
+                               "samp.hub.callAll", "samp.hub.callAndWait")
+
+
+class SAMPHubServer(HubMessaging):
+    """SAMP Hub Server.
+
+    Parameters
+    ----------
+    secret : str, optional
+        The secret code to use for the SAMP lockfile. If none is specified,
+        a random one is generated.
+    addr : str, optional
+        Listening address (or IP). Defaults to 127.0.0.1 (the host name only
+        when ``conf.use_internet`` is True and the internet answers).
+    port : int, optional
+        Listening XML-RPC server socket port. 0 (the default) picks a free port.
+    lockfile : str, optional
+        Custom lockfile name.
+    timeout : int, optional
+        Hub inactivity timeout in seconds; 0 (the default) never times out.
+    client_timeout : int, optional
+        Client inactivity timeout in seconds; 0 (the default) never times out.
+        An idle client gets ``samp.hub.disconnect`` and is unregistered.
+    mode : {"single", "multiple"}, optional
+        Lockfile in ``~/.samp`` or in ``~/.samp-1/``.
+    label : str, optional
+        A string used to label the hub with a human-readable name.
+    web_profile : bool, optional
+        Enable the Web Profile (default True).
+    web_profile_dialog : WebProfileDialog, optional
+        The consent dialog for Web Profile registrations; default a console prompt.
+    web_port : int, optional
+        Web Profile port (default 21012); 0 picks a free port (see ``_web_port``).
+    pool_size : int, optional
+        Most threads serving requests, and most threads delivering messages.
+    """
+
+    def __init__(self, secret: Optional[str] = None, addr: Optional[str] = None, port: int = 0,
+                 lockfile: Optional[str] = None, timeout: float = 0, client_timeout: float = 0,
+                 mode: str = "single", label: str = "", web_profile: bool = True,
+                 web_profile_dialog: Optional[WebProfileDialog] = None, web_port: int = 21012,
+                 pool_size: int = 20) -> None:
+        if mode not in ("single", "multiple"):
+            raise ValueError("mode must be 'single' or 'multiple'")
+        self._id = str(uuid.uuid1())
+        self._secret = secret if secret is not None else secrets.token_hex(16)
+        self._addr = addr
+        self._port = port
+        self._customlockfilename = lockfile
+        self._lockfile: Optional[str] = None
+        self._timeout = timeout
+        self._client_timeout = client_timeout
+        self._mode = mode
+        self._label = label
+        self._web_profile = web_profile
+        self._web_profile_dialog = web_profile_dialog
+        self._web_port = web_port
+        self._pool_size = pool_size
+        self._url = ""
+        self._server: Optional[XMLRPCServer] = None
+        self._web: Optional[_WebProfile] = None
+        self._deliverer: Optional[Deliverer] = None
+        self._registry = Registry()
+        self._hub_client: Optional[Client] = None
+        self._is_running = False
+        self._state_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._last_activity = time.monotonic()
+        self._housekeeping: Any = None
+        self._init_messaging()
+
+    # -- properties -------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        """The unique hub ID."""
+        return self._id
+
+    @property
+    def is_running(self) -> bool:
+        """Return an information concerning the Hub running status.
+
+        Returns
+        -------
+        running : bool
+            Is the hub running?
+        """
+        return self._is_running
+
+    @property
+    def params(self) -> Dict[str, str]:
+        """The hub parameters (which are written to the lockfile)."""
+        return {
+            "samp.secret": self._secret,
+            "samp.hub.xmlrpc.url": self._url,
+            "samp.profile.version": __profile_version__,
+            "hub.id": self.id,
+            "hub.label": self._label or "Hub %s" % self.id,
+        }
+
+    # -- life cycle ----------------------------------------------------------------
+    def _host(self) -> str:
+        if self._addr:
+            return self._addr
+        from . import conf
+        if conf.use_internet:
+            try:
+                from .utils import internet_on
+                if internet_on():
+                    return socket.getfqdn()
+            except (ImportError, OSError):
+                pass
+        return "127.0.0.1"
+
+    def start(self, wait: bool = False) -> None:
+        """Start the hub and write its lockfile.
+
+        Parameters
+        ----------
+        wait : bool
+            If True, block until the hub stops (Ctrl-C stops it).
+
+        Raises
+        ------
+        SAMPHubError
+            The hub is already running, or another hub owns the lockfile.
+        """
+        with self._state_lock:
+            if self._is_running:
+                raise SAMPHubError("Hub is already running")
+            if self._lockfile is not None:
+                raise SAMPHubError("Hub is not running but lockfile is set")
+            self._stopping.clear()
+            self._stopped.clear()
+            self._registry = Registry()
+            self._init_messaging()
+            self._start_servers()
+            params = self.params
+            try:
+                lockfilename = _lockfile.create_lock_file(
+                    lockfilename=self._customlockfilename, mode=self._mode, hub_id=self.id,
+                    hub_params=params)
+            except OSError:
+                self._stop_servers()
+                raise
+            if not lockfilename:
+                self._stop_servers()
+                raise SAMPHubError("Another SAMP Hub is already running or the lockfile "
+                                   "cannot be written")
+            self._lockfile = lockfilename
+            self._is_running = True
+            self._last_activity = time.monotonic()
+            self._setup_hub_as_client()
+            self._housekeeping = self._server.call_later(  # type: ignore[union-attr]
+                _HOUSEKEEPING_INTERVAL, self._housekeep)
+        log.info("Hub started")
+        if wait:
+            try:
+                while not self._stopped.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                self.stop()
+
+    def _start_servers(self) -> None:
+        from . import conf
+        self._deliverer = Deliverer(self._pool_size, self._drop_dead_client, self._stopping,
+                                    lambda: conf.n_retries)
+        host = self._host()
+        server = XMLRPCServer((host, self._port or 0), pool_size=self._pool_size,
+                              name="SAMPHubServer")
+        server.set_dispatcher(self._dispatch_standard)
+        server.add_http_handler("GET", "/samp/icon", lambda info: (
+            200, [("Content-Type", "image/png")], SAMP_ICON))
+        self._server = server
+        self._url = "http://%s:%d" % (host if ":" not in host else "[%s]" % host,
+                                      server.server_address[1])
+        if self._web_profile:
+            try:
+                self._web = _WebProfile(self, self._web_port, self._web_profile_dialog,
+                                        self._pool_size)
+                self._web_port = self._web.port
+            except OSError:
+                log.warning("Port %s already in use. Impossible to run the Hub with Web "
+                            "Profile support.", self._web_port)
+                self._web = None
+        server.start()
+        if self._web is not None:
+            self._web.start()
+
+    def _stop_servers(self) -> None:
+        for stoppable in (self._web, self._server):
+            if stoppable is not None:
+                stoppable.stop(STOP_TIMEOUT)
+        if self._deliverer is not None:
+            for client in self._registry.clients():
+                client.close()
+            self._deliverer.shutdown(STOP_TIMEOUT)
+        self._web = None
+        self._server = None
+
+    def _setup_hub_as_client(self) -> None:
+        hub = self._registry.add()
+        hub.local = self._hub_receive
+        self._hub_client = hub
+        hub.metadata = {
+            "samp.name": _HUB_NAME,
+            "samp.description.text": self._label,
+            "author.name": "The protocompat developers",
+            "samp.documentation.url": "https://protocompat.readthedocs.io/en/latest/samp.html",
+            "samp.icon.url": self._url + "/samp/icon",
+        }
+        hub.subscriptions = {"samp.app.ping": {}, "x-samp.query.by-meta": {},
+                             "samp.query.by-meta": {}}
+        hub.routing = dict(hub.subscriptions)
+
+    def stop(self) -> None:
+        """Stop the hub, tell the clients, and remove the lockfile it wrote."""
+        with self._state_lock:
+            if not self._is_running:
+                return
+            self._announce_shutdown()
+            self._stopping.set()
+            self._is_running = False
+            if self._housekeeping is not None:
+                self._housekeeping.cancel()
+            self._fail_all_pending("Hub is shutting down")
+            if self._lockfile:
+                _lockfile.remove_lock_file(self._lockfile, self._secret)
+            self._lockfile = None
+            self._stop_servers()
+            self._hub_client = None
+            self._stopped.set()
+        log.info("Hub stopped")
+
+    def _announce_shutdown(self) -> None:
+        """Send ``samp.hub.event.shutdown`` and wait (boundedly) until it is delivered."""
+        cond = threading.Condition()
+        delivered = [0]
+
+        def one_done() -> None:
+            with cond:
+                delivered[0] += 1
+                cond.notify_all()
+        queued = self._hub_event("samp.hub.event.shutdown", {}, done=one_done)
+        with cond:
+            cond.wait_for(lambda: delivered[0] >= queued, SHUTDOWN_GRACE)
+
+    def _call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Any:
+        server = self._server
+        if server is None:
+            return None
+        return server.call_later(delay, callback, *args)
+
+    def _housekeep(self) -> None:
+        """Runs on the server loop every second: inactivity timeouts."""
+        if not self._is_running:
+            return
+        now = time.monotonic()
+        if self._timeout and now - self._last_activity > self._timeout:
+            log.info("Hub inactivity timeout expired")
+            threading.Thread(target=self.stop, name="SAMPHubServer-timeout", daemon=True).start()
+            return
+        if self._client_timeout:
+            for client in self._registry.clients():
+                if client is not self._hub_client and \
+                        now - client.last_activity > self._client_timeout:
+                    self._disconnect(client, "Timeout expired!")
+        self._housekeeping = self._call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
+
+    def _disconnect(self, client: Client, reason: str) -> None:
+        """Send ``samp.hub.disconnect`` to ``client`` (if subscribed), then unregister it."""
+        hub = self._hub_client
+        if hub is not None and client.subscription_for("samp.hub.disconnect") is not None:
+            message = {"samp.mtype": "samp.hub.disconnect", "samp.params": {"reason": reason}}
+            client.last_activity = float("inf")  # not timed out twice meanwhile
+            if self._deliverer.send(client, "receiveNotification",  # type: ignore[union-attr]
+                                    (hub.public_id, message),
+                                    lambda: self._remove_client(client)):
+                return
+        self._remove_client(client)
+
+    def _drop_dead_client(self, client: Any) -> None:
+        self._remove_client(client)
+
+    # -- request dispatch ------------------------------------------------------------
+    def _standard_methods(self) -> Dict[str, Callable[..., Any]]:
+        return {
+            "samp.hub.ping": self._ping,
+            "samp.hub.register": self._register,
+            "samp.hub.unregister": self._unregister,
+            "samp.hub.setXmlrpcCallback": self._set_xmlrpc_callback,
+            "samp.hub.declareMetadata": self._declare_metadata,
+            "samp.hub.getMetadata": self._get_metadata,
+            "samp.hub.declareSubscriptions": self._declare_subscriptions,
+            "samp.hub.getSubscriptions": self._get_subscriptions,
+            "samp.hub.getRegisteredClients": self._get_registered_clients,
+            "samp.hub.getSubscribedClients": self._get_subscribed_clients,
+            "samp.hub.notify": self._notify,
+            "samp.hub.notifyAll": self._notify_all,
+            "samp.hub.call": self._call,
+            "samp.hub.callAll": self._call_all,
+            "samp.hub.callAndWait": self._call_and_wait,
+            "samp.hub.reply": self._reply,
+        }
+
+    def _dispatch_standard(self, method: str, params: tuple, info: RequestInfo) -> Any:
+        self._last_activity = time.monotonic()
+        table = self._standard_methods()
+        if method == "system.listMethods":
+            return sorted(table)
+        func = table.get(method)
+        if func is None:
+            raise Exception("method is not supported")
+        if method in _STANDARD_METHODS_WITH_HOST:
+            index = 2 if method == "samp.hub.callAndWait" else len(params) - 1
+            if 0 < index < len(params) and isinstance(params[index], dict):
+                params = list(params)
+                params[index] = dict(params[index], host=info.client_address[0],
+                                     user="unknown")
+        return func(*params)
+
+    # -- SAMP operations -----------------------------------------------------------------
+    def _ping(self, *private_key: Any) -> str:
+        return "1"
+
+    def _register(self, secret: Any) -> Dict[str, str]:
+        if not isinstance(secret, str) or not secrets.compare_digest(
+                secret.encode("utf-8", "replace"), self._secret.encode("utf-8", "replace")):
+            raise SAMPProxyError(7, "Bad secret code")
+        return self._perform_register()
+
+    def _perform_register(self, web: bool = False) -> Dict[str, str]:
+        client = self._registry.add(web)
+        self._hub_event("samp.hub.event.register", {"id": client.public_id})
+        return {"samp.self-id": client.public_id, "samp.private-key": client.private_key,
+                "samp.hub-id": self._hub_client.public_id if self._hub_client else "cli#hub"}
+
+    def _unregister(self, private_key: Any) -> str:
+        client = self._registry.by_key(private_key)
+        if client is not self._hub_client:
+            self._remove_client(client)
+        return ""
+
+    def _remove_client(self, client: Client) -> None:
+        if not self._registry.remove(client):
+            return
+        client.close()
+        self._forget_calls_of(client)
+        if self._web is not None:
+            self._web.forget(client)
+        self._hub_event("samp.hub.event.unregister", {"id": client.public_id}, exclude=client)
+        log.debug("unregistered %s", client.public_id)
+
+    def _set_xmlrpc_callback(self, private_key: Any, xmlrpc_addr: Any) -> str:
+        client = self._registry.by_key(private_key)
+        if not isinstance(xmlrpc_addr, str) or not xmlrpc_addr.startswith(("http://", "https://")):
+            raise SAMPProxyError(1, "callback address must be an http(s) URL")
+        if client is not self._hub_client and not client.web:
+            client.set_url(xmlrpc_addr)
+        return ""
+
+    def _declare_metadata(self, private_key: Any, metadata: Any) -> str:
+        client = self._registry.by_key(private_key)
+        if not isinstance(metadata, dict):
+            raise SAMPProxyError(1, "metadata must be a map")
+        client.metadata = to_samp(metadata)
+        self._hub_event("samp.hub.event.metadata",
+                        {"id": client.public_id, "metadata": client.metadata})
+        return ""
+
+    def _get_metadata(self, private_key: Any, client_id: Any) -> Dict[str, Any]:
+        self._registry.by_key(private_key)
+        return self._registry.by_id(client_id).metadata
+
+    def _declare_subscriptions(self, private_key: Any, subscriptions: Any) -> str:
+        client = self._registry.by_key(private_key)
+        if not isinstance(subscriptions, dict):
+            raise SAMPProxyError(1, "subscriptions must be a map")
+        subscriptions = to_samp(subscriptions)
+        with self._registry.lock:
+            client.subscriptions = subscriptions
+            client.routing = routing_table(subscriptions)
+        self._hub_event("samp.hub.event.subscriptions",
+                        {"id": client.public_id, "subscriptions": subscriptions})
+        return ""
+
+    def _get_subscriptions(self, private_key: Any, client_id: Any) -> Dict[str, Any]:
+        self._registry.by_key(private_key)
+        return self._registry.by_id(client_id).subscriptions
+
+    def _get_registered_clients(self, private_key: Any) -> List[str]:
+        caller = self._registry.by_key(private_key)
+        return [c.public_id for c in self._registry.clients() if c is not caller]
+
+    def _get_subscribed_clients(self, private_key: Any, mtype: Any) -> Dict[str, Any]:
+        caller = self._registry.by_key(private_key)
+        if not isinstance(mtype, str):
+            raise SAMPProxyError(3, "samp.mtype keyword is missing")
+        result = {}
+        for client in self._registry.clients():
+            annotation = client.subscription_for(mtype)
+            if client is not caller and annotation is not None:
+                result[client.public_id] = annotation
+        return result
+

@@ -1,0 +1,354 @@
+"""SAMP Web Profile: the ``samp.webhub.*`` endpoint, CORS, cross-domain files, consent."""
+import collections
+import logging
+import mimetypes
+import queue
+import threading
+import time
+import urllib.parse
+import urllib.request
+from typing import Any, Deque, Dict, List, Optional, Tuple
+
+from ._xmlrpc_server import DeferredResult, RequestInfo, XMLRPCServer
+from .errors import SAMPProxyError
+
+__all__ = ["WebProfileDialog", "WebProfileXMLRPCServer", "web_profile_text_dialog",
+           "CROSS_DOMAIN", "CLIENT_ACCESS_POLICY"]
+
+log = logging.getLogger("samp_compat.web_profile")
+
+#: Adobe cross-domain policy served at ``/crossdomain.xml``.
+CROSS_DOMAIN = """<?xml version='1.0'?>
+<!DOCTYPE cross-domain-policy SYSTEM "http://www.adobe.com/xml/dtds/cross-domain-policy.dtd">
+<cross-domain-policy>
+  <site-control permitted-cross-domain-policies="all"/>
+  <allow-access-from domain="*"/>
+  <allow-http-request-headers-from domain="*" headers="*"/>
+</cross-domain-policy>
+"""
+#: Silverlight client access policy served at ``/clientaccesspolicy.xml``.
+CLIENT_ACCESS_POLICY = """<?xml version='1.0'?>
+<access-policy>
+  <cross-domain-access>
+    <policy>
+      <allow-from>
+        <domain uri="*"/>
+      </allow-from>
+      <grant-to>
+        <resource path="/" include-subpaths="true"/>
+      </grant-to>
+    </policy>
+  </cross-domain-access>
+</access-policy>
+"""
+#: Seconds a registration waits for the user's consent before it is refused.
+CONSENT_TIMEOUT = 300.0
+#: Longest ``pullCallbacks`` wait, in seconds.
+MAX_PULL_WAIT = 600.0
+#: Most callbacks queued for one web client; the oldest are dropped.
+MAX_QUEUED_CALLBACKS = 10000
+#: Largest resource the URL translator serves, in bytes.
+MAX_TRANSLATED_BYTES = 64 * 1024 * 1024
+_FETCH_TIMEOUT = 10.0
+_LOCAL_ADDRESSES = ("127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1")
+_REFUSED_BY_HUB = "Request of registration rejected by the Hub."
+_REFUSED_BY_USER = "Request of registration rejected by the user."
+
+
+class WebProfileDialog:
+    """A base class to make writing Web Profile GUI consent dialogs easier.
+
+    The hub sets ``queue_request`` and ``queue_result``. A subclass must
+    poll :meth:`handle_queue` from its GUI loop and define
+    ``show_dialog(samp_name, details, client, origin)``, which eventually
+    calls :meth:`consent` or :meth:`reject`.
+    """
+
+    def handle_queue(self) -> None:
+        """Show the dialog for a pending registration request, if any."""
+        try:
+            request = self.queue_request.get_nowait()  # type: ignore[attr-defined]
+        except (queue.Empty, AttributeError):
+            return
+        identity, client, origin = request
+        samp_name = identity if isinstance(identity, str) else identity.get("samp.name")
+        self.show_dialog(samp_name, identity, client, origin)  # type: ignore[attr-defined]
+
+    def consent(self) -> None:
+        """Accept the request being shown."""
+        self.queue_result.put(True)  # type: ignore[attr-defined]
+
+    def reject(self) -> None:
+        """Refuse the request being shown."""
+        self.queue_result.put(False)  # type: ignore[attr-defined]
+
+
+def web_profile_text_dialog(request: Tuple[Any, Any, str], result_queue: "queue.Queue[bool]"
+                            ) -> None:
+    """Ask for consent on the console; put True or False on ``result_queue``.
+
+    Parameters
+    ----------
+    request : tuple
+        ``(identity_info, client_address, origin)``.
+    result_queue : queue.Queue
+    """
+    identity, _client, origin = request
+    samp_name = identity if isinstance(identity, str) else identity.get("samp.name", "unknown")
+    print("A Web application which declares to be\n\nName: %s\nOrigin: %s\n\n"
+          "is requesting to be registered with the SAMP Hub.\nPay attention that if you "
+          "permit its registration, such\napplication will acquire all current user "
+          "privileges, like\nfile read/write.\n\nDo you give your consent? [yes|no]"
+          % (samp_name, origin))
+    try:
+        answer = input(">>> ")
+    except (EOFError, OSError, RuntimeError):
+        answer = ""
+    result_queue.put(answer.strip().lower() in ("yes", "y"))
+
+
+class WebProfileXMLRPCServer(XMLRPCServer):
+    """The Web Profile XML-RPC server; ``clients`` holds the web clients' private keys."""
+
+    def __init__(self, addr: Tuple[str, int], **kwargs: Any) -> None:
+        super().__init__(addr, **kwargs)
+        self.clients: List[str] = []
+
+    def add_client(self, client_id: str) -> None:
+        """Allow ``client_id`` to use the URL translator."""
+        self.clients.append(client_id)
+
+    def remove_client(self, client_id: str) -> None:
+        """Forget ``client_id`` (unknown ids are ignored)."""
+        if client_id in self.clients:
+            self.clients.remove(client_id)
+
+
+class _Callbacks:
+    """Queued reverse callbacks of one web client and its pending pulls."""
+
+    def __init__(self) -> None:
+        self.items: Deque[Dict[str, Any]] = collections.deque(maxlen=MAX_QUEUED_CALLBACKS)
+        self.waiters: List[DeferredResult] = []
+
+
+def _cors(info: RequestInfo, preflight: bool = False) -> List[Tuple[str, str]]:
+    origin = info.headers.get("Origin")
+    if origin is None:
+        return []
+    headers = [("Access-Control-Allow-Origin", origin),
+               ("Access-Control-Allow-Headers", "Content-Type"),
+               ("Access-Control-Allow-Credentials", "true")]
+    if preflight:
+        method = info.headers.get("Access-Control-Request-Method")
+        if method:
+            headers.append(("Access-Control-Allow-Methods", method))
+        if info.headers.get("Access-Control-Request-Private-Network") == "true":
+            headers.append(("Access-Control-Allow-Private-Network", "true"))
+    return headers
+
+
+class _WebProfile:
+    """The Web Profile side of a hub."""
+
+    _SHARED = ("unregister", "declareMetadata", "getMetadata", "declareSubscriptions",
+               "getSubscriptions", "getRegisteredClients", "getSubscribedClients", "notify",
+               "notifyAll", "call", "callAll", "callAndWait", "reply")
+
+    def __init__(self, hub: Any, port: int, dialog: Optional[WebProfileDialog],
+                 pool_size: int) -> None:
+        self._hub = hub
+        self._dialog = dialog
+        self._lock = threading.Lock()
+        self._consent_lock = threading.Lock()
+        self._callbacks: Dict[str, _Callbacks] = {}
+        self.server = WebProfileXMLRPCServer(("127.0.0.1", port), pool_size=pool_size,
+                                             name="SAMPWebProfile")
+        self.port = self.server.server_address[1]
+        self.server.set_dispatcher(self._dispatch)
+        self.server.set_header_hook(_cors)
+        self.server.add_http_handler("OPTIONS", "/*", lambda info: (
+            200, _cors(info, preflight=True), b""))
+        for method in ("GET", "POST", "HEAD"):
+            self.server.add_http_handler(method, "/crossdomain.xml", lambda info: (
+                200, [("Content-Type", "text/x-cross-domain-policy")] + _cors(info),
+                CROSS_DOMAIN))
+            self.server.add_http_handler(method, "/clientaccesspolicy.xml", lambda info: (
+                200, [("Content-Type", "text/xml")] + _cors(info), CLIENT_ACCESS_POLICY))
+        self.server.add_http_handler("GET", "/translator/*", self._translate)
+        if dialog is not None:
+            dialog.queue_request = queue.Queue(1)  # type: ignore[attr-defined]
+            dialog.queue_result = queue.Queue(1)  # type: ignore[attr-defined]
+
+    def start(self) -> None:
+        self.server.start()
+
+    def stop(self, timeout: float) -> bool:
+        with self._lock:
+            waiters = [w for cb in self._callbacks.values() for w in cb.waiters]
+            self._callbacks.clear()
+        for waiter in waiters:
+            waiter.set_result([])
+        if self._dialog is not None:  # a registration waiting for consent is refused
+            try:
+                self._dialog.queue_result.put_nowait(False)  # type: ignore[attr-defined]
+            except queue.Full:
+                pass
+        return self.server.stop(timeout)
+
+    # -- dispatch --------------------------------------------------------------
+    def _dispatch(self, method: str, params: tuple, info: RequestInfo) -> Any:
+        if info.client_address[0] not in _LOCAL_ADDRESSES:
+            raise SAMPProxyError(403, _REFUSED_BY_HUB)
+        self._hub._last_activity = time.monotonic()
+        prefix, _, name = method.rpartition(".")
+        if prefix != "samp.webhub":
+            raise Exception("method is not supported")
+        if name == "register":
+            return self._register(params, info)
+        if name == "ping":
+            return self._hub._ping()
+        if name == "allowReverseCallbacks":
+            return self._allow_reverse_callbacks(*params)
+        if name == "pullCallbacks":
+            return self._pull_callbacks(*params)
+        if name in self._SHARED:
+            return self._hub._standard_methods()["samp.hub." + name](*params)
+        raise Exception("method is not supported")
+
+    def _register(self, params: tuple, info: RequestInfo) -> Dict[str, str]:
+        identity = params[0] if params else None
+        if isinstance(identity, dict):
+            if not isinstance(identity.get("samp.name"), str):
+                raise SAMPProxyError(403, "Request of registration rejected by the Hub "
+                                          "(application name not provided).")
+        elif not isinstance(identity, str):
+            raise SAMPProxyError(403, _REFUSED_BY_HUB)
+        origin = info.headers.get("Origin") or "unknown"
+        if not self._ask_consent((identity, info.client_address, origin)):
+            raise SAMPProxyError(403, _REFUSED_BY_USER)
+        result = self._hub._perform_register(web=True)
+        client = self._hub._registry.get_by_id(result["samp.self-id"])
+        if client is not None:
+            client.web_push = lambda method, args, c=client: self._push(c, method, args)
+        self.server.add_client(result["samp.private-key"])
+        result["samp.url-translator"] = "http://localhost:%d/translator/%s?ref=" % (
+            self.port, result["samp.private-key"])
+        return result
+
+    def _ask_consent(self, request: Tuple[Any, Any, str]) -> bool:
+        with self._consent_lock:
+            if self._dialog is None:
+                answer: "queue.Queue[bool]" = queue.Queue(1)
+                web_profile_text_dialog(request, answer)
+                return answer.get_nowait()
+            while True:  # drop a stale answer
+                try:
+                    self._dialog.queue_result.get_nowait()  # type: ignore[attr-defined]
+                except queue.Empty:
+                    break
+            self._dialog.queue_request.put(request)  # type: ignore[attr-defined]
+            try:
+                return bool(self._dialog.queue_result.get(  # type: ignore[attr-defined]
+                    timeout=CONSENT_TIMEOUT))
+            except queue.Empty:
+                try:
+                    self._dialog.queue_request.get_nowait()  # type: ignore[attr-defined]
+                except queue.Empty:
+                    pass
+                return False
+
+    # -- reverse callbacks ----------------------------------------------------------
+    def _allow_reverse_callbacks(self, private_key: Any, allow: Any) -> str:
+        client = self._hub._registry.by_key(private_key)
+        if str(allow) == "0" or allow is False:
+            self.forget(client)
+        else:
+            with self._lock:
+                self._callbacks.setdefault(client.private_key, _Callbacks())
+        return ""
+
+    def _pull_callbacks(self, private_key: Any, timeout_secs: Any) -> Any:
+        client = self._hub._registry.by_key(private_key)
+        try:
+            timeout = min(float(str(timeout_secs)), MAX_PULL_WAIT)
+        except ValueError:
+            timeout = 0.0
+        with self._lock:
+            callbacks = self._callbacks.get(client.private_key)
+            if callbacks is None:
+                raise SAMPProxyError(1, "Reverse callbacks are not allowed for this client")
+            if callbacks.items or timeout <= 0:
+                items = list(callbacks.items)
+                callbacks.items.clear()
+                return items
+            waiter = DeferredResult()
+            callbacks.waiters.append(waiter)
+        self.server.call_later(timeout, self._expire_pull, client.private_key, waiter)
+        return waiter
+
+    def _expire_pull(self, private_key: str, waiter: DeferredResult) -> None:
+        with self._lock:
+            callbacks = self._callbacks.get(private_key)
+            if callbacks is not None and waiter in callbacks.waiters:
+                callbacks.waiters.remove(waiter)
+        waiter.set_result([])
+
+    def _push(self, client: Any, method: str, args: tuple) -> bool:
+        with self._lock:
+            callbacks = self._callbacks.get(client.private_key)
+            if callbacks is None:
+                return False
+            callbacks.items.append({"samp.methodName": method, "samp.params": list(args)})
+            if not callbacks.waiters:
+                return True
+            waiter = callbacks.waiters.pop(0)
+            items = list(callbacks.items)
+            callbacks.items.clear()
+        waiter.set_result(items)
+        return True
+
+    def forget(self, client: Any) -> None:
+        """Drop the callback queue of ``client``; its pending pulls get ``[]``."""
+        with self._lock:
+            callbacks = self._callbacks.pop(client.private_key, None)
+        self.server.remove_client(client.private_key)
+        if callbacks is not None:
+            for waiter in callbacks.waiters:
+                waiter.set_result([])
+
+    # -- URL translator ------------------------------------------------------------------
+    def _translate(self, info: RequestInfo) -> Tuple[int, List[Tuple[str, str]], bytes]:
+        path, _, query = info.path.partition("?")
+        key = urllib.parse.unquote(path[len("/translator/"):])
+        refs = urllib.parse.parse_qs(query).get("ref")
+        if key not in self.server.clients or not refs:
+            return 404, _cors(info), b""
+        try:
+            data, ctype = _fetch(refs[0])
+        except (OSError, ValueError) as exc:
+            log.info("translator could not fetch a resource: %s", type(exc).__name__)
+            return 404, _cors(info), b""
+        return 200, [("Content-Type", ctype)] + _cors(info), data
+
+
+def _fetch(url: str) -> Tuple[bytes, str]:
+    """Read ``url`` (file: or http(s):, the latter on loopback unless the internet is allowed)."""
+    from . import conf
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":
+        path = urllib.request.url2pathname(parsed.path)
+        with open(path, "rb") as fobj:
+            data = fobj.read(MAX_TRANSLATED_BYTES + 1)
+        ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    elif parsed.scheme in ("http", "https"):
+        if (parsed.hostname or "") not in _LOCAL_ADDRESSES and not conf.use_internet:
+            raise ValueError("remote URL and conf.use_internet is False")
+        with urllib.request.urlopen(url, timeout=_FETCH_TIMEOUT) as resp:
+            data = resp.read(MAX_TRANSLATED_BYTES + 1)
+            ctype = resp.headers.get("Content-Type", "application/octet-stream")
+    else:
+        raise ValueError("unsupported URL scheme")
+    if len(data) > MAX_TRANSLATED_BYTES:
+        raise ValueError("resource too large")
+    return data, ctype

@@ -1,0 +1,277 @@
+"""The only place where samp_compat parses XML: XXE-safe XML-RPC.
+
+Every XML-RPC document, request or response, goes through
+:func:`safe_xmlrpc_loads`, which is built on defusedxml's expat parser with
+document type declarations, entity declarations and external references all
+forbidden. The transports in this module parse responses with it, and
+:class:`XMLRPCServer` parses each request exactly once with it.
+"""
+import socket
+import xmlrpc.client
+import zlib
+from typing import Any, Optional, Sequence, Tuple
+
+from defusedxml import DefusedXmlException
+from defusedxml.xmlrpc import DefusedExpatParser
+from xml.parsers.expat import ExpatError
+
+__all__ = [
+    "MAX_XMLRPC_BODY",
+    "MAX_XMLRPC_DEPTH",
+    "UnsafeXMLError",
+    "safe_xmlrpc_loads",
+    "SafeTransport",
+    "SafeSafeTransport",
+    "XMLRPCServer",
+    "RequestInfo",
+    "DeferredResult",
+]
+
+#: Largest XML-RPC body (request or response) accepted, in bytes.
+MAX_XMLRPC_BODY = 8 * 1024 * 1024
+#: Deepest nesting of XML elements accepted in an XML-RPC document.
+MAX_XMLRPC_DEPTH = 256
+_READ_CHUNK = 64 * 1024
+
+
+class UnsafeXMLError(xmlrpc.client.ResponseError, ValueError):
+    """An XML-RPC document with a DTD, an entity declaration or an external reference.
+
+    It is both a :class:`ValueError` and an :class:`xmlrpc.client.ResponseError`,
+    so code that catches malformed XML-RPC also catches it. The message never
+    contains the offending document.
+    """
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
+class _BoundedUnmarshaller(xmlrpc.client.Unmarshaller):
+    """An unmarshaller that refuses documents nested deeper than a limit."""
+
+    def __init__(self, use_datetime: bool = False, use_builtin_types: bool = False,
+                 max_depth: int = MAX_XMLRPC_DEPTH) -> None:
+        super().__init__(use_datetime, use_builtin_types)
+        self._depth = 0
+        self._max_depth = max_depth
+
+    def start(self, tag: str, attrs: Any) -> None:
+        self._depth += 1
+        if self._depth > self._max_depth:
+            raise xmlrpc.client.ResponseError("XML-RPC document nested too deeply")
+        super().start(tag, attrs)
+
+    def end(self, tag: str) -> None:
+        self._depth -= 1
+        super().end(tag)
+
+
+def _safe_parser(use_datetime: bool, use_builtin_types: bool
+                 ) -> Tuple[DefusedExpatParser, _BoundedUnmarshaller]:
+    target = _BoundedUnmarshaller(use_datetime, use_builtin_types)
+    parser = DefusedExpatParser(target, forbid_dtd=True, forbid_entities=True,
+                                forbid_external=True)
+    return parser, target
+
+
+def safe_xmlrpc_loads(data: Any, use_datetime: bool = False, use_builtin_types: bool = False
+                      ) -> Tuple[tuple, Optional[str]]:
+    """Parse an XML-RPC request or response without DTDs, entities or external references.
+
+    A drop-in replacement for :func:`xmlrpc.client.loads`.
+
+    Parameters
+    ----------
+    data : bytes or str
+        The XML-RPC document (at most :data:`MAX_XMLRPC_BODY` bytes).
+    use_datetime : bool, optional
+        Return ``dateTime.iso8601`` values as :class:`datetime.datetime`.
+    use_builtin_types : bool, optional
+        Return dates as :class:`datetime.datetime` and binary data as :class:`bytes`.
+
+    Returns
+    -------
+    params : tuple
+        The parameters (a request) or a one-element tuple with the result (a response).
+    methodname : str or None
+        The method name of a request, ``None`` for a response.
+
+    Raises
+    ------
+    xmlrpc.client.Fault
+        The document is a fault response.
+    UnsafeXMLError
+        The document has a DOCTYPE, an entity declaration or an external reference.
+    xmlrpc.client.ResponseError
+        The document is malformed, too large, too deep or not XML-RPC.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    elif not isinstance(data, (bytes, bytearray, memoryview)):
+        raise xmlrpc.client.ResponseError("XML-RPC document must be bytes or str")
+    if len(data) > MAX_XMLRPC_BODY:
+        raise xmlrpc.client.ResponseError("XML-RPC document larger than %d bytes" % MAX_XMLRPC_BODY)
+    parser, target = _safe_parser(use_datetime, use_builtin_types)
+    try:
+        parser.feed(bytes(data))
+        parser.close()
+        return target.close(), target.getmethodname()
+    except xmlrpc.client.Fault:
+        raise
+    except DefusedXmlException as exc:
+        raise UnsafeXMLError("XML-RPC document rejected: %s is forbidden"
+                             % _unsafe_kind(exc)) from None
+    except xmlrpc.client.ResponseError as exc:
+        raise xmlrpc.client.ResponseError(str(exc) or "malformed XML-RPC document") from None
+    except ExpatError as exc:
+        raise xmlrpc.client.ResponseError("malformed XML: %s" % _expat_reason(exc)) from None
+    except Exception as exc:  # the unmarshaller raises ValueError, TypeError, IndexError...
+        raise xmlrpc.client.ResponseError("malformed XML-RPC document (%s)"
+                                          % type(exc).__name__) from None
+
+
+def _unsafe_kind(exc: DefusedXmlException) -> str:
+    name = type(exc).__name__
+    return {"DTDForbidden": "a document type declaration",
+            "EntitiesForbidden": "an entity declaration",
+            "ExternalReferenceForbidden": "an external reference"}.get(name, "unsafe XML")
+
+
+def _expat_reason(exc: ExpatError) -> str:
+    # Only expat's fixed message text and the position, never document content.
+    from xml.parsers.expat import ErrorString
+    return "%s at line %s, column %s" % (ErrorString(exc.code), exc.lineno, exc.offset)
+
+
+def _read_bounded(response: Any, limit: int) -> bytes:
+    """Read a whole HTTP response body, gunzipping it, at most ``limit`` bytes."""
+    raw = bytearray()
+    while True:
+        chunk = response.read(_READ_CHUNK)
+        if not chunk:
+            break
+        raw += chunk
+        if len(raw) > limit:
+            raise xmlrpc.client.ResponseError("XML-RPC response larger than %d bytes" % limit)
+    if response.getheader("Content-Encoding", "") == "gzip":
+        decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = decomp.decompress(bytes(raw), limit + 1)
+        except zlib.error:
+            raise xmlrpc.client.ResponseError("invalid gzip XML-RPC response") from None
+        if len(out) > limit or decomp.unconsumed_tail:
+            raise xmlrpc.client.ResponseError("XML-RPC response larger than %d bytes" % limit)
+        return out
+    return bytes(raw)
+
+
+class _SafeTransportMixin:
+    """Response parsing with :func:`safe_xmlrpc_loads`, a socket timeout and a size cap."""
+
+    _timeout: Optional[float]
+    _use_datetime: bool
+    _use_builtin_types: bool
+    max_response = MAX_XMLRPC_BODY
+    _aborted = False
+
+    def abort(self) -> None:
+        """Break the current request from any thread; later requests fail.
+
+        A thread blocked on the response gets an error at once, and every
+        later request raises :class:`ConnectionAbortedError`.
+        """
+        self._aborted = True
+        conn = getattr(self, "_connection", (None, None))[1]
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def make_connection(self, host: Any) -> Any:
+        if self._aborted:
+            raise ConnectionAbortedError("transport aborted")
+        conn = super().make_connection(host)  # type: ignore[misc]
+        if self._timeout is not None:
+            conn.timeout = self._timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(self._timeout)
+        return conn
+
+    def getparser(self) -> Tuple[Any, Any]:
+        """Return a defused parser and its unmarshaller (for code that calls it directly).
+
+        Returns
+        -------
+        parser, unmarshaller : tuple
+        """
+        return _safe_parser(self._use_datetime, self._use_builtin_types)
+
+    def parse_response(self, response: Any) -> tuple:
+        """Read and safely parse an XML-RPC response.
+
+        Parameters
+        ----------
+        response : http.client.HTTPResponse
+
+        Returns
+        -------
+        params : tuple
+
+        Raises
+        ------
+        xmlrpc.client.Fault, xmlrpc.client.ResponseError
+        """
+        body = _read_bounded(response, self.max_response)
+        if getattr(self, "verbose", False):
+            print("body:", repr(body[:1024]))
+        params, _ = safe_xmlrpc_loads(body, self._use_datetime, self._use_builtin_types)
+        return params
+
+
+class SafeTransport(_SafeTransportMixin, xmlrpc.client.Transport):
+    """An HTTP XML-RPC transport that parses responses safely.
+
+    Parameters
+    ----------
+    use_datetime, use_builtin_types : bool, optional
+        As for :class:`xmlrpc.client.Transport`.
+    headers : sequence of (str, str), optional
+        Extra HTTP headers sent with every request.
+    timeout : float, optional
+        Socket timeout in seconds for connecting and for each read; ``None``
+        uses the global default.
+    """
+
+    def __init__(self, use_datetime: bool = False, use_builtin_types: bool = False, *,
+                 headers: Sequence[Tuple[str, str]] = (), timeout: Optional[float] = None) -> None:
+        super().__init__(use_datetime, use_builtin_types, headers=headers)
+        self._timeout = timeout
+
+
+class SafeSafeTransport(_SafeTransportMixin, xmlrpc.client.SafeTransport):
+    """An HTTPS XML-RPC transport that parses responses safely.
+
+    Parameters
+    ----------
+    use_datetime, use_builtin_types : bool, optional
+        As for :class:`xmlrpc.client.SafeTransport`.
+    headers : sequence of (str, str), optional
+        Extra HTTP headers sent with every request.
+    timeout : float, optional
+        Socket timeout in seconds; ``None`` uses the global default.
+    context : ssl.SSLContext, optional
+        The TLS context.
+    """
+
+    def __init__(self, use_datetime: bool = False, use_builtin_types: bool = False, *,
+                 headers: Sequence[Tuple[str, str]] = (), timeout: Optional[float] = None,
+                 context: Any = None) -> None:
+        super().__init__(use_datetime, use_builtin_types, headers=headers, context=context)
+        self._timeout = timeout
+
+
+# The server lives in its own module; it is part of this module's interface.
+from ._xmlrpc_server import DeferredResult, RequestInfo, XMLRPCServer  # noqa: E402
+
