@@ -7,6 +7,12 @@ per second (one at a time and ten in flight) and file transfer MB/s for a
 50 MB file at the default ``buffer_size`` (1024) and at 64 KiB. A peer
 process (this script with ``--peer``) receives and answers.
 
+The round-trip rate with one request in flight is a latency figure: every
+round trip wakes both processes once, and what a wake-up costs depends on the
+machine (other load, the two processes on one CPU or on two, virtualisation),
+so it varies from run to run more than the CPU the module spends. The script
+therefore also prints this process's CPU time per round trip.
+
 No copy of clever-show's original module is installed, so there is no
 side-by-side run of it. For comparison the script times a *reconstruction of
 the upstream buffering algorithm* (receiver ``income_raw += chunk`` and
@@ -75,6 +81,12 @@ def run_peer() -> None:
 
 
 # -- measurements --------------------------------------------------------
+# CPU time (user + system) of this process per round trip, by requests in flight. The
+# round-trip rate with one in flight is a latency: it also counts both processes'
+# wake-ups, which vary with the machine's load; this figure does not.
+cpu_us = {}
+
+
 def call(connection, name, *args):
     future = concurrent.futures.Future()
     connection.get_response(name, lambda c, v: future.set_result(v), request_args=args)
@@ -110,6 +122,7 @@ def round_trips(connection, count, in_flight):
             c.get_response("echo", answered, request_args=(value,))
 
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     with lock:
         first = min(in_flight, count)
         sent[0] = first
@@ -117,7 +130,9 @@ def round_trips(connection, count, in_flight):
         connection.get_response("echo", answered, request_args=(i,))
     if not done.wait(WAIT):
         raise TimeoutError("round trips did not finish")
-    return count / (time.perf_counter() - t0)
+    elapsed = time.perf_counter() - t0
+    cpu_us[in_flight] = (time.process_time() - cpu0) / count * 1e6
+    return count / elapsed
 
 
 def file_transfer(connection, path, size, directory):
@@ -199,6 +214,8 @@ def main() -> None:
     line("round trips/s (1 in flight)", results["round trips/s (1 in flight)"], TARGET_ROUND_TRIPS, "rt/s")
     line("round trips/s (10 in flight)", results["round trips/s (10 in flight)"], TARGET_ROUND_TRIPS,
          "rt/s")
+    print("%-36s %12.1f us/rt (1 in flight), %.1f us/rt (10 in flight)"
+          % ("client CPU per round trip", cpu_us[1], cpu_us[10]))
     line("file, buffer_size 1024", results["file MB/s, buffer 1024"], TARGET_MB_S, "MB/s")
     line("file, buffer_size 64 KiB", results["file MB/s, buffer 64 KiB"], TARGET_MB_S, "MB/s")
 

@@ -145,14 +145,31 @@ def half_frame(port):
     print(json.dumps({"sent": len(frame) // 2}), flush=True)
 
 
+SIBLINGS = ("_messaging_codec", "_messaging_files", "_messaging_notifier", "_messaging_transport",
+            "_messaging_example")
+
+
 def import_check():
     import importlib
     top = importlib.import_module("messaging")
+    top_siblings = {name: importlib.import_module(name) for name in SIBLINGS}
     sys.path.insert(0, os.path.abspath(os.path.join(LIB_DIR, os.pardir)))
     from lib import messaging as packaged
+    packaged_siblings = {name: importlib.import_module("lib." + name) for name in SIBLINGS}
     ok = all(hasattr(m, name) for m in (top, packaged)
-             for name in ("ConnectionManager", "MessageManager", "set_keepalive", "get_ip_address"))
-    print(json.dumps({"ok": ok, "modules": [top.__name__, packaged.__name__]}), flush=True)
+             for name in ("ConnectionManager", "MessageManager", "NotifierSock", "Singleton",
+                          "set_keepalive", "get_ip_address", "_Node", "_main"))
+    # Each style uses its own siblings, never a mix of the two.
+    for module, siblings in ((top, top_siblings), (packaged, packaged_siblings)):
+        ok = ok and module.MessageManager is siblings["_messaging_codec"].MessageManager
+        ok = ok and module.NotifierSock is siblings["_messaging_notifier"].NotifierSock
+        ok = ok and issubclass(module.ConnectionManager, siblings["_messaging_transport"]._Transport)
+        ok = ok and siblings["_messaging_transport"].NotifierSock is module.NotifierSock
+        ok = ok and module._Node is siblings["_messaging_example"]._Node
+        ok = ok and siblings["_messaging_example"].ConnectionManager is module.ConnectionManager
+    modules = [m.__name__ for m in [top] + list(top_siblings.values())
+               + [packaged] + list(packaged_siblings.values())]
+    print(json.dumps({"ok": ok, "modules": modules}), flush=True)
 
 
 if __name__ == "__main__":

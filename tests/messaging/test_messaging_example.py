@@ -40,3 +40,11 @@ def test_client_and_server_commands_talk_across_processes():
     finally:
         server.terminate()
         server.communicate(timeout=WAIT)
+
+
+def test_demo_runs_as_top_level_module_with_lib_on_the_path():
+    proc = subprocess.Popen([sys.executable, "-m", "messaging", "demo"], cwd=os.path.join(ROOT, "lib"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 0, err
+    assert out.rstrip().endswith("demo: exchange complete")

@@ -147,4 +147,7 @@ def test_both_import_styles_work():
     peer = PeerProcess("importcheck")
     result = peer.first_line()
     peer.stop()
-    assert result == {"ok": True, "modules": ["messaging", "lib.messaging"]}
+    siblings = ["_messaging_codec", "_messaging_files", "_messaging_notifier", "_messaging_transport",
+                "_messaging_example"]
+    assert result == {"ok": True, "modules": ["messaging"] + siblings
+                      + ["lib.messaging"] + ["lib." + name for name in siblings]}
