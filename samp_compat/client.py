@@ -1,0 +1,440 @@
+"""A SAMP client: registration with a hub and a callable XML-RPC endpoint."""
+import logging
+import socket
+import ssl
+import traceback
+from typing import Any, Callable, Dict, List, Optional
+
+from .constants import SAMP_STATUS_ERROR, SAMP_STATUS_OK
+from .errors import SAMPClientError
+from ._client_bindings import _BindingsMixin
+from .utils import _binding_arity, _mtype_subtypes, internet_on
+
+__all__ = ["SAMPClient"]
+
+log = logging.getLogger("samp_compat.client")
+
+_LOCALHOST = "127.0.0.1"
+_NOTIFICATION_ARGS = 5
+#: Worker threads of the callback server (bindings run on them).
+_CALLBACK_WORKERS = 8
+
+
+def _server_ssl_context(key_file: Optional[str], cert_file: Optional[str], cert_reqs: int,
+                        ca_certs: Optional[str], ssl_version: Optional[int]) -> ssl.SSLContext:
+    """Build the TLS context of an HTTPS callback server."""
+    if cert_file is None:
+        raise SAMPClientError("https=True needs cert_file (and key_file unless it is in cert_file)")
+    protocol = ssl.PROTOCOL_TLS_SERVER if ssl_version is None else ssl_version
+    context = ssl.SSLContext(protocol)
+    context.load_cert_chain(cert_file, key_file)
+    context.verify_mode = ssl.VerifyMode(cert_reqs)
+    if ca_certs is not None:
+        context.load_verify_locations(ca_certs)
+    elif cert_reqs != ssl.CERT_NONE:
+        raise SAMPClientError("cert_reqs other than ssl.CERT_NONE needs ca_certs")
+    return context
+
+
+class SAMPClient(_BindingsMixin):
+    """A SAMP client able to receive calls and notifications (the callable endpoint).
+
+    Bound functions run on the worker threads of the client's XML-RPC server,
+    so a slow binding does not delay the others (up to eight run at once).
+
+    Parameters
+    ----------
+    hub : SAMPHubProxy
+        Connected proxy used to talk to the hub.
+    name : str, optional
+        Client name (``samp.name`` metadata).
+    description : str, optional
+        Client description (``samp.description.text`` metadata).
+    metadata : dict, optional
+        Client metadata in the standard SAMP form.
+    addr : str, optional
+        Listening address; 127.0.0.1 unless ``conf.use_internet`` is set and
+        the internet is reachable, then the host name.
+    port : int, optional
+        Listening port; 0 (the default) lets the system choose.
+    https : bool, optional
+        Serve the callable endpoint over TLS (HTTPS).
+    key_file : str, optional
+        Private key of the endpoint (may be part of ``cert_file``).
+    cert_file : str, optional
+        Certificate of the endpoint.
+    cert_reqs : int, optional
+        ``ssl.CERT_NONE`` (default), ``ssl.CERT_OPTIONAL`` or
+        ``ssl.CERT_REQUIRED``: whether the hub must present a certificate.
+    ca_certs : str, optional
+        CA certificates used to check the hub's certificate.
+    ssl_version : int, optional
+        ``ssl.PROTOCOL_*`` constant; default ``ssl.PROTOCOL_TLS_SERVER``.
+    callable : bool, optional
+        Whether the client can receive calls and notifications at all.
+
+    Notes
+    -----
+    Only ``samp.app.ping`` is answered by default; ``client.env.get`` (which
+    would hand out environment variables) is served only if bound explicitly.
+    """
+
+    def __init__(self, hub: Any, name: Optional[str] = None, description: Optional[str] = None,
+                 metadata: Optional[Dict[str, Any]] = None, addr: Optional[str] = None,
+                 port: int = 0, https: bool = False, key_file: Optional[str] = None,
+                 cert_file: Optional[str] = None, cert_reqs: int = 0,
+                 ca_certs: Optional[str] = None, ssl_version: Optional[int] = None,
+                 callable: bool = True) -> None:
+        self._is_running = False
+        self._is_registered = False
+        if metadata is None:
+            metadata = {}
+        if name is not None:
+            metadata["samp.name"] = name
+        if description is not None:
+            metadata["samp.description.text"] = description
+        self._metadata = metadata
+        self._addr = addr
+        self._port = port
+        self._xmlrpcAddr: Optional[str] = None
+        self._callable = callable
+        self.client: Any = None
+        self._public_id: Optional[str] = None
+        self._private_key: Optional[str] = None
+        self._hub_id: Optional[str] = None
+        self._notification_bindings: Dict[str, List[Any]] = {}
+        self._call_bindings: Dict[str, List[Any]] = {"samp.app.ping": [self._ping, {}]}
+        self._response_bindings: Dict[str, Callable[..., Any]] = {}
+        self._host_name = _LOCALHOST
+        if internet_on():
+            try:
+                self._host_name = socket.getfqdn()
+                socket.getaddrinfo(self._addr or self._host_name, self._port or 0)
+            except OSError:
+                self._host_name = _LOCALHOST
+        self.hub = hub
+        if self._callable:
+            context = (_server_ssl_context(key_file, cert_file, cert_reqs, ca_certs, ssl_version)
+                       if https else None)
+            self._make_server(context)
+
+    def _make_server(self, context: Optional[ssl.SSLContext]) -> None:
+        from .xmlrpc import XMLRPCServer
+
+        host = self._addr or self._host_name
+        self.client = XMLRPCServer((host, self._port), ssl_context=context,
+                                   pool_size=_CALLBACK_WORKERS, name="SAMPClient",
+                                   allow_none=True)
+        self.client.register_introspection_functions()
+        self.client.register_function(self._receive_notification_entry,
+                                      "samp.client.receiveNotification")
+        self.client.register_function(self._receive_call_entry, "samp.client.receiveCall")
+        self.client.register_function(self._receive_response_entry,
+                                      "samp.client.receiveResponse")
+        if self._port == 0:
+            self._port = self.client.server_address[1]
+        scheme = "https" if context is not None else "http"
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+        self._xmlrpcAddr = "%s://%s:%d" % (scheme, host, self._port)
+
+    # Entry points resolve the public methods at call time, so a subclass
+    # overriding receive_* is honoured.
+    def _receive_notification_entry(self, private_key: str, sender_id: str,
+                                    message: Dict[str, Any]) -> str:
+        return self.receive_notification(private_key, sender_id, message)
+
+    def _receive_call_entry(self, private_key: str, sender_id: str, msg_id: str,
+                            message: Dict[str, Any]) -> str:
+        return self.receive_call(private_key, sender_id, msg_id, message)
+
+    def _receive_response_entry(self, private_key: str, responder_id: str, msg_tag: str,
+                                response: Dict[str, Any]) -> str:
+        return self.receive_response(private_key, responder_id, msg_tag, response)
+
+    # -- life cycle ------------------------------------------------------------
+    def start(self) -> None:
+        """Start serving the callable endpoint in background threads (non-blocking).
+
+        A non-callable client has no endpoint; it is simply marked running.
+
+        Raises
+        ------
+        SAMPClientError
+            The client was already stopped once (make a new client instead).
+        """
+        if self._callable:
+            try:
+                self.client.start()
+            except RuntimeError:
+                raise SAMPClientError("Client already started; create a new client") from None
+        self._is_running = True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the client and close its endpoint.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds after which to give up waiting for the threads.
+
+        Raises
+        ------
+        SAMPClientError
+            The threads did not end within ``timeout``.
+        """
+        self._is_running = False
+        if self._callable and self.client is not None:
+            if not self.client.stop(timeout):
+                raise SAMPClientError(
+                    "Client was not shut down successfully (timeout=%ss)" % (timeout,))
+
+    @property
+    def is_running(self) -> bool:
+        """bool: Whether the client is currently running."""
+        return self._is_running
+
+    @property
+    def is_registered(self) -> bool:
+        """bool: Whether the client is currently registered."""
+        return self._is_registered
+
+    # -- default bindings ----------------------------------------------------
+    def _ping(self, private_key: str, sender_id: str, msg_id: str, msg_mtype: str,
+              msg_params: Dict[str, Any], message: Dict[str, Any]) -> None:
+        self.hub.reply(private_key, msg_id, {"samp.status": SAMP_STATUS_OK, "samp.result": {}})
+
+    # -- dispatch ------------------------------------------------------------
+    def _accepts(self, private_key: Any, message: Any) -> bool:
+        """Whether a callback carries this client's key and a well-formed message."""
+        return (private_key == self.get_private_key() and private_key is not None
+                and isinstance(message, dict) and isinstance(message.get("samp.mtype"), str))
+
+    @staticmethod
+    def _split_message(message: Dict[str, Any]) -> Any:
+        extra = dict(message)
+        mtype = extra.pop("samp.mtype")
+        params = extra.pop("samp.params", {})
+        return mtype, params, extra
+
+    def _handle_notification(self, private_key: str, sender_id: str,
+                             message: Dict[str, Any]) -> str:
+        if not self._accepts(private_key, message):
+            return ""
+        msg_mtype, msg_params, extra = self._split_message(message)
+        for mtype in _mtype_subtypes(msg_mtype):
+            binding = self._notification_bindings.get(mtype)
+            if binding is None:
+                continue
+            func = binding[0]
+            try:
+                if _binding_arity(func) == _NOTIFICATION_ARGS:
+                    func(private_key, sender_id, msg_mtype, msg_params, extra)
+                else:
+                    func(private_key, sender_id, None, msg_mtype, msg_params, extra)
+            except Exception:
+                log.exception("Notification binding for %s raised", mtype)
+        return ""
+
+    def receive_notification(self, private_key: str, sender_id: str,
+                             message: Dict[str, Any]) -> str:
+        """Standard callable client ``receiveNotification`` method.
+
+        Runs the functions bound with :meth:`bind_receive_notification` to
+        the MType (or to a wildcard matching it). A subclass may override it;
+        it must then return a string.
+
+        Parameters
+        ----------
+        private_key : str
+            Client private key (messages with another key are ignored).
+        sender_id : str
+            Sender public id.
+        message : dict
+            Received message.
+
+        Returns
+        -------
+        confirmation : str
+            An empty string.
+        """
+        return self._handle_notification(private_key, sender_id, message)
+
+    def _handle_call(self, private_key: str, sender_id: str, msg_id: str,
+                     message: Dict[str, Any]) -> str:
+        if not self._accepts(private_key, message):
+            return ""
+        msg_mtype, msg_params, extra = self._split_message(message)
+        for mtype in _mtype_subtypes(msg_mtype):
+            binding = self._call_bindings.get(mtype)
+            if binding is None:
+                continue
+            try:
+                binding[0](private_key, sender_id, msg_id, msg_mtype, msg_params, extra)
+            except Exception:
+                log.exception("Call binding for %s raised", mtype)
+                self._reply_failure(private_key, msg_id)
+        return ""
+
+    def _reply_failure(self, private_key: str, msg_id: str) -> None:
+        """Tell the caller that the binding failed, so it does not wait in vain."""
+        response = {"samp.status": SAMP_STATUS_ERROR,
+                    "samp.error": {"samp.errortxt": traceback.format_exc(limit=0).strip()}}
+        try:
+            self.hub.reply(private_key, msg_id, response)
+        except Exception:
+            log.debug("Could not send the error reply for %s", msg_id, exc_info=True)
+
+    def receive_call(self, private_key: str, sender_id: str, msg_id: str,
+                     message: Dict[str, Any]) -> str:
+        """Standard callable client ``receiveCall`` method.
+
+        Runs the functions bound with :meth:`bind_receive_call` to the MType
+        (or to a wildcard matching it); they reply with ``hub.reply``. If a
+        binding raises, a ``samp.error`` response is sent for it. A subclass
+        may override this method; it must then return a string.
+
+        Parameters
+        ----------
+        private_key : str
+            Client private key (messages with another key are ignored).
+        sender_id : str
+            Sender public id.
+        msg_id : str
+            Message id given by the hub.
+        message : dict
+            Received message.
+
+        Returns
+        -------
+        confirmation : str
+            An empty string.
+        """
+        return self._handle_call(private_key, sender_id, msg_id, message)
+
+    def _handle_response(self, private_key: str, responder_id: str, msg_tag: str,
+                         response: Dict[str, Any]) -> str:
+        if private_key == self.get_private_key() and private_key is not None \
+                and isinstance(msg_tag, str):
+            func = self._response_bindings.get(msg_tag)
+            if func is not None:
+                try:
+                    func(private_key, responder_id, msg_tag, response)
+                except Exception:
+                    log.exception("Response binding for %s raised", msg_tag)
+        return ""
+
+    def receive_response(self, private_key: str, responder_id: str, msg_tag: str,
+                         response: Dict[str, Any]) -> str:
+        """Standard callable client ``receiveResponse`` method.
+
+        Runs the function bound with :meth:`bind_receive_response` to
+        ``msg_tag``. A subclass may override it; it must then return a string.
+
+        Parameters
+        ----------
+        private_key : str
+            Client private key (responses with another key are ignored).
+        responder_id : str
+            Responder public id.
+        msg_tag : str
+            Tag given when the call was made.
+        response : dict
+            Received response.
+
+        Returns
+        -------
+        confirmation : str
+            An empty string.
+        """
+        return self._handle_response(private_key, responder_id, msg_tag, response)
+
+    # -- registration ----------------------------------------------------------
+    def register(self) -> None:
+        """Register the client with the hub, declare its callback, subscriptions and metadata.
+
+        Raises
+        ------
+        SAMPClientError
+            Already registered, the hub proxy is not connected, or the hub's
+            answer lacks an id or key.
+        """
+        if not self.hub.is_connected:
+            raise SAMPClientError("Unable to register to the SAMP Hub. Hub proxy not connected.")
+        if self._private_key is not None:
+            raise SAMPClientError("Client already registered")
+        result = self.hub.register(self.hub.lockfile["samp.secret"])
+        if not result.get("samp.self-id"):
+            raise SAMPClientError("Registration failed - samp.self-id was not set by the hub.")
+        if not result.get("samp.private-key"):
+            raise SAMPClientError("Registration failed - samp.private-key was not set by the hub.")
+        self._public_id = result["samp.self-id"]
+        self._private_key = result["samp.private-key"]
+        self._hub_id = result.get("samp.hub-id")
+        if self._callable:
+            self._set_xmlrpc_callback()
+            self._declare_subscriptions()
+        if self._metadata != {}:
+            self.declare_metadata()
+        self._is_registered = True
+
+    def unregister(self) -> None:
+        """Unregister the client from the hub.
+
+        Raises
+        ------
+        SAMPClientError
+            The hub proxy is not connected.
+        """
+        if not self.hub.is_connected:
+            raise SAMPClientError(
+                "Unable to unregister from the SAMP Hub. Hub proxy not connected.")
+        self._is_registered = False
+        key, self._private_key = self._private_key, None
+        self._hub_id = None
+        self._public_id = None
+        self.hub.unregister(key)
+
+    def _set_xmlrpc_callback(self) -> None:
+        if self.hub.is_connected and self._private_key is not None:
+            self.hub.set_xmlrpc_callback(self._private_key, self._xmlrpcAddr)
+
+    def declare_metadata(self, metadata: Optional[Dict[str, Any]] = None) -> None:
+        """Declare the client metadata to the hub.
+
+        Parameters
+        ----------
+        metadata : dict, optional
+            Entries added to the metadata given at construction.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not registered.
+        """
+        if not (self.hub.is_connected and self._private_key is not None):
+            raise SAMPClientError("Unable to declare metadata. Hub unreachable or not "
+                                  "connected or client not registered.")
+        if metadata is not None:
+            self._metadata.update(metadata)
+        self.hub.declare_metadata(self._private_key, self._metadata)
+
+    def get_private_key(self) -> Optional[str]:
+        """Return the private key obtained at registration (``samp.private-key``).
+
+        Returns
+        -------
+        key : str
+            Client private key, ``None`` when not registered.
+        """
+        return self._private_key
+
+    def get_public_id(self) -> Optional[str]:
+        """Return the public id obtained at registration (``samp.self-id``).
+
+        Returns
+        -------
+        id : str
+            Client public id, ``None`` when not registered.
+        """
+        return self._public_id
