@@ -352,6 +352,8 @@ class SelectorLoop:
 
     # -- the loop --------------------------------------------------------
     def _next_timeout(self) -> Optional[float]:
+        if not self._ready and not self._timers:
+            return None  # a call_soon racing with this read wakes the selector
         with self._lock:
             if self._ready:
                 return 0.0
@@ -362,6 +364,8 @@ class SelectorLoop:
             return max(0.0, self._timers[0][0] - time.monotonic())
 
     def _run_ready(self) -> None:
+        if not self._ready and not self._timers:
+            return
         now = time.monotonic()
         with self._lock:
             ready, self._ready = self._ready, []
@@ -382,12 +386,15 @@ class SelectorLoop:
         """Run the loop in the calling thread until :meth:`stop`."""
         try:
             while not self._stop.is_set():
-                events = self.selector.select(self._next_timeout())
-                for key, mask in events:
-                    if key.data is None:
+                for key, mask in self.selector.select(self._next_timeout()):
+                    callback = key.data
+                    if callback is None:
                         self._waker.drain()
-                    else:
-                        self._call(key.data, (key.fileobj, mask))
+                        continue
+                    try:
+                        callback(key.fileobj, mask)
+                    except Exception:
+                        log.exception("%s: callback %r raised", self.name, callback)
                 self._run_ready()
             self._run_ready()  # work queued before stop() still runs
         finally:

@@ -44,8 +44,14 @@ _END_ORD = ord(">")
 
 #: Size of the big-endian CRC-32 that ends a pure_json_protocol frame.
 PURE_CHECKSUM_SIZE = 4
-_CRC_FORMAT = ">I"
+_CRC = struct.Struct(">I")
 _U32_MAX = 0xFFFFFFFF
+# json.dumps/json.loads with their default settings, without the per-call checks.
+_JSON_ENCODE = json.JSONEncoder().encode
+_JSON_DECODE = json.JSONDecoder().decode
+# A pure frame's JSON object, written as json.dumps writes the dict with these keys in this order.
+_PURE_HEAD = '{"status": %d, "service_id": %d, "data_id": %d, "data": '
+_PURE_TAIL = "}"
 
 #: Header of a struct_json_protocol frame: status, service_id, data_id.
 STRUCT_HEADER = struct.Struct(">III")
@@ -162,6 +168,10 @@ class StpDecoder:
                 self._pos = start + len(STP_START)
                 self._in_frame = True
                 self._frame = bytearray()
+            if not self._frame:
+                frame = self._whole_frame()
+                if frame is not None:
+                    return frame
             sync = buf.find(STP_SYNC, self._pos)
             if sync < 0:
                 self._frame += buf[self._pos:]
@@ -193,6 +203,29 @@ class StpDecoder:
                 self._pos = sync + 1
                 raise FrameError("invalid stp escape b':%s': %d bytes dropped"
                                  % (chr(code) if 32 <= code < 127 else "\\x%02x" % code, dropped))
+
+    def _whole_frame(self) -> Optional[bytes]:
+        """Take a frame that is in the buffer in full and plain, else None.
+
+        The common case in one go: the content up to the first ``:>`` has
+        every ``:`` doubled, so that ``:>`` ends the frame. Anything else
+        (a partial, long or malformed frame) is left to the byte-wise path.
+        """
+        buf = self._buf
+        pos = self._pos
+        end = buf.find(STP_END, pos)
+        if end < 0:
+            return None
+        content = buf[pos:end]
+        if STP_SYNC in content:
+            if STP_SYNC in content.replace(_STP_ESCAPED_SYNC, b""):
+                return None
+            content = content.replace(_STP_ESCAPED_SYNC, STP_SYNC)
+        if len(content) > self.max_frame_size:
+            return None
+        self._pos = end + len(STP_END)
+        self._in_frame = False
+        return bytes(content)
 
     def _check_size(self) -> None:
         if len(self._frame) > self.max_frame_size:
@@ -236,13 +269,18 @@ def _check_header(status: Any, service_id: Any, data_id: Any) -> None:
 
 def _loads(text: bytes) -> Any:
     try:
-        return json.loads(text.decode("utf-8"))
+        return _JSON_DECODE(text.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError("frame content is not UTF-8 JSON: %s" % exc) from None
 
 
 def _pure_checksum(data: bytes) -> int:
     return zlib.crc32(data) & _U32_MAX
+
+
+def _pure_body(status: int, service_id: int, data_id: int, data: Any) -> bytes:
+    """The JSON object of a pure frame, as ``json.dumps`` writes it for the dict of the four keys."""
+    return (_PURE_HEAD % (status, service_id, data_id) + _JSON_ENCODE(data) + _PURE_TAIL).encode("utf-8")
 
 
 def encode_pure_frame(status: int, service_id: int, data_id: int, data: Any) -> bytes:
@@ -267,9 +305,8 @@ def encode_pure_frame(status: int, service_id: int, data_id: int, data: Any) -> 
         cannot carry.
     """
     _check_header(status, service_id, data_id)
-    body = json.dumps({"status": status, "service_id": service_id, "data_id": data_id,
-                       "data": data}).encode("utf-8")
-    return body + struct.pack(_CRC_FORMAT, _pure_checksum(body))
+    body = _pure_body(status, service_id, data_id, data)
+    return body + _CRC.pack(_pure_checksum(body))
 
 
 def _message_from_object(obj: Any) -> data_storage:
@@ -304,7 +341,7 @@ def decode_pure_frame(frame: bytes) -> data_storage:
     if len(frame) < PURE_CHECKSUM_SIZE:
         raise FrameError("frame of %d bytes is shorter than its checksum" % len(frame))
     body = bytes(frame[:-PURE_CHECKSUM_SIZE])
-    (expected,) = struct.unpack(_CRC_FORMAT, frame[-PURE_CHECKSUM_SIZE:])
+    (expected,) = _CRC.unpack_from(frame, len(frame) - PURE_CHECKSUM_SIZE)
     if _pure_checksum(body) != expected:
         raise ChecksumError("checksum mismatch", _best_effort(lambda: decode_body(body)))
     return decode_body(body)
@@ -360,7 +397,7 @@ def encode_struct_frame(status: int, service_id: int, data_id: int, data: Any) -
     except struct.error:
         raise ValueError("status, service_id and data_id must be 0..%d, not %r"
                          % (_U32_MAX, (status, service_id, data_id))) from None
-    body = head + json.dumps(data).encode("utf-8")
+    body = head + _JSON_ENCODE(data).encode("utf-8")
     return body + bytes((_xor(body),))
 
 

@@ -118,11 +118,75 @@ def test_stp_frames_after_garbage_are_found(frames, garbage):
     assert decoder.decode(garbage + b"".join(stp_encode(f) for f in frames)) == frames
 
 
+def _decode_all(decoder, chunks):
+    """Frames and the number of frame errors, feeding ``chunks`` one after the other."""
+    frames, errors = [], 0
+    for chunk in chunks:
+        decoder.feed(chunk)
+        while True:
+            try:
+                frame = decoder.next_frame()
+            except FrameError:
+                errors += 1
+                continue
+            if frame is None:
+                break
+            frames.append(frame)
+    return frames, errors
+
+
+stp_soup = st.lists(st.sampled_from([b":", b"::", b":<", b":>", b"<", b">", b"a", b"\x00"]),
+                    max_size=60).map(b"".join)
+
+
+@PROPERTY
+@given(stp_soup, st.integers(min_value=0, max_value=8))
+def test_stp_decoder_reads_any_bytes_alike_at_once_and_byte_by_byte(data, limit):
+    whole = _decode_all(StpDecoder(max_frame_size=limit), [data])
+    single = _decode_all(StpDecoder(max_frame_size=limit), [data[i:i + 1] for i in range(len(data))])
+    assert whole == single
+
+
+def test_stp_decoder_reads_several_whole_frames_from_one_chunk():
+    frames = [b"", b"a:b", b"::", b":>", b":<", b"x" * 100]
+    assert StpDecoder().decode(b"".join(stp_encode(f) for f in frames)) == frames
+
+
+def test_stp_decoder_keeps_a_partial_frame_for_the_next_chunk():
+    decoder = StpDecoder()
+    data = stp_encode(b"one:two") + stp_encode(b"three")
+    assert decoder.decode(data[:-4]) == [b"one:two"]
+    assert decoder.decode(data[-4:]) == [b"three"]
+
+
 # -- pure_json_protocol frames ------------------------------------------------------
 def test_pure_frame_is_json_object_then_big_endian_crc32():
     frame = encode_pure_frame(0, 10, 1, "x")
     body = b'{"status": 0, "service_id": 10, "data_id": 1, "data": "x"}'
     assert frame == body + struct.pack(">I", zlib.crc32(body))
+
+
+@PROPERTY
+@given(u32, u32, u32, json_values)
+def test_pure_frame_body_is_json_dumps_of_the_message_dict(status, sid, did, data):
+    body = json.dumps({"status": status, "service_id": sid, "data_id": did, "data": data}).encode()
+    assert encode_pure_frame(status, sid, did, data) == body + struct.pack(">I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize("data, error", [({1j}, TypeError), (float("nan"), None)])
+def test_pure_frame_data_errors_and_specials_are_those_of_json_dumps(data, error):
+    if error is None:
+        assert b'"data": NaN}' in encode_pure_frame(0, 10, 1, data)
+    else:
+        with pytest.raises(error):
+            encode_pure_frame(0, 10, 1, data)
+
+
+def test_pure_frame_with_circular_data_raises_value_error():
+    data = []
+    data.append(data)
+    with pytest.raises(ValueError):
+        encode_pure_frame(0, 10, 1, data)
 
 
 @PROPERTY
