@@ -1,0 +1,229 @@
+"""Example KATCP device server: ``python -m katcp_compat [--host H] [--port P]``.
+
+``python -m katcp_compat --demo`` starts the server on 127.0.0.1 (any free
+port), talks to it with a client (``?help``, ``?sensor-list``, a sensor
+subscription and a custom request), prints what it sees and exits.
+"""
+
+import argparse
+import logging
+import math
+import queue
+import sys
+import threading
+import time
+from typing import Any, List, Optional
+
+from .client import BlockingClient
+from .cmd import readable
+from .core import FailReply, Message
+from .kattypes import Float, Str, request, return_reply
+from .sensor import Sensor
+from .server import DeviceServer
+
+#: Seconds between sensor updates of the example device.
+UPDATE_INTERVAL = 0.2
+#: Seconds the demo waits for anything.
+DEMO_WAIT = 5.0
+#: Sensor updates the demo shows.
+DEMO_UPDATES = 3
+
+
+class ExampleDevice(DeviceServer):
+    """A pretend instrument whose sensors change over time.
+
+    Sensors of every type: a float sine wave, an integer counter, a boolean
+    toggle, a discrete mode, a string, a timestamp and an address.
+    Requests added: ``?add x y`` and ``?set-mode mode``.
+    """
+
+    VERSION_INFO = ("example-device", 1, 0)
+    BUILD_INFO = ("katcp-compat-example", 1, 0, "")
+    MODES = ["idle", "observe", "calibrate"]
+
+    def setup_sensors(self) -> None:
+        """Create the example sensors."""
+        self.wave = Sensor.float("wave", "A slow sine wave.", "V", [-1.0, 1.0])
+        self.counter = Sensor.integer("counter", "Updates so far.", "", [0, 2 ** 31 - 1])
+        self.toggle = Sensor.boolean("toggle", "Flips on every update.", "")
+        self.mode = Sensor.discrete("mode", "Operating mode.", "", self.MODES)
+        self.note = Sensor.string("note", "A free-text note.", "")
+        self.last_update = Sensor.timestamp("last-update", "Time of the last update.")
+        self.peer = Sensor.address("peer", "A made-up peer address.", "")
+        for sensor in (self.wave, self.counter, self.toggle, self.mode, self.note,
+                       self.last_update, self.peer):
+            self.add_sensor(sensor)
+        self.mode.set_value("idle")
+        self.note.set_value("hello")
+        self.peer.set_value(("127.0.0.1", 7147))
+        self._updater: Optional[threading.Thread] = None
+        self._updates_stop = threading.Event()
+
+    def _update_sensors(self) -> None:
+        count = 0
+        while not self._updates_stop.wait(UPDATE_INTERVAL):
+            count += 1
+            now = time.time()
+            value = math.sin(now / 2.0)
+            status = Sensor.WARN if abs(value) > 0.9 else Sensor.NOMINAL
+            self.wave.set_value(round(value, 4), status, now)
+            self.counter.set_value(count, timestamp=now)
+            self.toggle.set_value(bool(count % 2), timestamp=now)
+            self.last_update.set_value(now, timestamp=now)
+
+    def start(self, timeout: Optional[float] = None, daemon: Optional[bool] = None,
+              excepthook: Any = None) -> Optional[bool]:
+        """Start the server and the thread that updates the sensors."""
+        result = super().start(timeout, daemon, excepthook)
+        self._updates_stop.clear()
+        self._updater = threading.Thread(target=self._update_sensors, name="example-updates",
+                                         daemon=True)
+        self._updater.start()
+        return result
+
+    def stop(self, timeout: Optional[float] = 1.0) -> bool:
+        """Stop the sensor updates and the server."""
+        self._updates_stop.set()
+        if self._updater is not None and self._updater is not threading.current_thread():
+            self._updater.join(timeout)
+        return super().stop(timeout)
+
+    @request(Float(), Float())
+    @return_reply(Float())
+    def request_add(self, req: Any, x: float, y: float) -> tuple:
+        """Add two numbers.
+
+        Parameters
+        ----------
+        x, y : float
+            The numbers.
+
+        Returns
+        -------
+        success : {'ok', 'fail'}
+        sum : float
+        """
+        return ("ok", x + y)
+
+    @request(Str())
+    @return_reply(Str())
+    def request_set_mode(self, req: Any, mode: str) -> tuple:
+        """Set the operating mode (idle, observe or calibrate).
+
+        Parameters
+        ----------
+        mode : str
+            The new mode.
+
+        Returns
+        -------
+        success : {'ok', 'fail'}
+        mode : str
+        """
+        if mode not in self.MODES:
+            raise FailReply("Unknown mode %r; use one of %s." % (mode, ", ".join(self.MODES)))
+        self.mode.set_value(mode)
+        return ("ok", mode)
+
+
+def _show(title: str, lines: List[str]) -> None:
+    print("== %s" % title)
+    for line in lines:
+        print("   " + line)
+
+
+def _request(client: BlockingClient, *args: Any) -> List[str]:
+    reply, informs = client.blocking_request(Message.request(*args), timeout=DEMO_WAIT,
+                                             use_mid=False)
+    return [readable(m) for m in informs + [reply]]
+
+
+def run_demo() -> int:
+    """Start the example device, talk to it, print the conversation, stop.
+
+    Returns
+    -------
+    status : int
+        0 on success.
+    """
+    # The demo provokes a failing request on purpose; keep its log quiet.
+    logging.getLogger("katcp_compat").setLevel(logging.CRITICAL)
+    server = ExampleDevice("127.0.0.1", 0)
+    server.start(timeout=DEMO_WAIT)
+    updates: "queue.Queue[Message]" = queue.Queue()
+
+    class DemoClient(BlockingClient):
+        def inform_sensor_status(self, msg: Message) -> None:
+            """Collect sensor updates."""
+            updates.put(msg)
+
+    client = DemoClient(*server.bind_address)
+    client.start(timeout=DEMO_WAIT)
+    try:
+        if not client.wait_protocol(DEMO_WAIT):
+            print("could not connect to the example device", file=sys.stderr)
+            return 1
+        print("Example device listening on %s:%d (protocol %s)"
+              % (server.bind_address[0], server.bind_address[1], client.protocol_flags))
+        help_lines = _request(client, "help")
+        _show("?help (first line of each description)",
+              [line.split("\n")[0] for line in help_lines])
+        _show("?sensor-list", _request(client, "sensor-list"))
+        _show("?sensor-sampling counter event", _request(client, "sensor-sampling", "counter",
+                                                          "event"))
+        seen = []
+        for _ in range(DEMO_UPDATES):
+            try:
+                seen.append(readable(updates.get(timeout=DEMO_WAIT)))
+            except queue.Empty:
+                break
+        _show("#sensor-status updates", seen)
+        _show("?add 1.5 2.25", _request(client, "add", "1.5", "2.25"))
+        _show("?set-mode observe", _request(client, "set-mode", "observe"))
+        _show("?set-mode dance", _request(client, "set-mode", "dance"))
+        _show("?sensor-value mode", _request(client, "sensor-value", "mode"))
+        return 0 if len(seen) == DEMO_UPDATES else 1
+    finally:
+        client.stop(DEMO_WAIT)
+        client.join(DEMO_WAIT)
+        server.stop(DEMO_WAIT)
+        server.join(DEMO_WAIT)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+    """
+    parser = argparse.ArgumentParser(prog="python -m katcp_compat",
+                                     description="Run an example KATCP device server.")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=7147, help="port to listen on (0: any)")
+    parser.add_argument("--demo", action="store_true",
+                        help="start a server on a free port, talk to it, print, exit")
+    args = parser.parse_args(argv)
+    if args.demo:
+        return run_demo()
+    server = ExampleDevice(args.host, args.port)
+    try:
+        server.start(timeout=DEMO_WAIT)
+        print("Example KATCP device on %s:%d; Ctrl-C stops it." % server.bind_address[:2],
+              flush=True)
+        while server.running():
+            server.join(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop(DEMO_WAIT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""SensorTransitionWaiter and wait_sensor (part of :mod:`katcp_compat.testutils`)."""
+
+import queue
+import time
+from typing import Any, List, Optional, Sequence
+
+
+class SensorTransitionWaiter:
+    """Wait for a sensor to go through a sequence of values.
+
+    Attach it before triggering the change; every update of the sensor is
+    queued, so no transition is missed whatever the timing.
+
+    Parameters
+    ----------
+    sensor : Sensor
+        The sensor to watch.
+    value_sequence : sequence or None
+        Expected values in order; an item may be a callable test
+        ``test(value) -> bool``. The first must match the current value.
+        Repeated equal values are skipped. With None, :meth:`wait` cannot be
+        used, but :meth:`get_received_values` can.
+    """
+
+    def __init__(self, sensor: Any, value_sequence: Optional[Sequence[Any]] = None) -> None:
+        self.sensor = sensor
+        self.desired_value_sequence = value_sequence
+        self._torn_down = False
+        self._done = False
+        self.timed_out = False
+        self._received_values: List[Any] = []
+        self._value_queue: "queue.Queue[Any]" = queue.Queue()
+        self._current = self._get_current_sensor_value()
+        self._received_values.append(self._current)
+        if value_sequence is not None and not self._test_value(self._current, value_sequence[0]):
+            raise ValueError("Sensor value does not satisfy initial condition: %r" % (self._current,))
+        self.sensor.attach(self)
+
+    def update(self, sensor: Any, reading: Any = None) -> None:
+        """Observer hook: queue the sensor's new value."""
+        if reading is None:
+            reading = sensor.read()
+        self._value_queue.put(self._reading_value(reading))
+
+    @staticmethod
+    def _reading_value(reading: Any) -> Any:
+        return reading[2]
+
+    def _get_current_sensor_value(self) -> Any:
+        return self.sensor.read()[2]
+
+    @staticmethod
+    def _test_value(value: Any, value_test: Any) -> bool:
+        if callable(value_test):
+            return bool(value_test(value))
+        return value == value_test
+
+    def wait(self, timeout: float = 5) -> bool:
+        """Wait until the whole sequence has been seen.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait.
+
+        Returns
+        -------
+        matched : bool
+            False if the values went elsewhere or time ran out.
+
+        Raises
+        ------
+        RuntimeError
+            If no value sequence was given, or after :meth:`teardown`.
+        """
+        if self.desired_value_sequence is None:
+            raise RuntimeError("Cannot wait without a value sequence")
+        if self._torn_down:
+            raise RuntimeError("Waiter has been torn down")
+        deadline = time.monotonic() + timeout
+        tests = list(self.desired_value_sequence)
+        index = 0
+        try:
+            while index < len(tests) - 1:
+                try:
+                    value = self._value_queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    self.timed_out = True
+                    return False
+                self._received_values.append(value)
+                if self._test_value(value, tests[index + 1]):
+                    index += 1
+                elif not self._test_value(value, tests[index]):
+                    return False
+            self._done = True
+            return True
+        finally:
+            self.teardown()
+
+    def get_received_values(self, stop: bool = True, reset: bool = True) -> List[Any]:
+        """Return the values seen so far.
+
+        Parameters
+        ----------
+        stop : bool
+            Detach from the sensor.
+        reset : bool
+            Start a fresh list afterwards.
+
+        Returns
+        -------
+        values : list
+        """
+        while True:
+            try:
+                self._received_values.append(self._value_queue.get_nowait())
+            except queue.Empty:
+                break
+        values = self._received_values
+        if reset:
+            self._received_values = []
+        if stop:
+            self.teardown()
+        return values
+
+    def teardown(self) -> None:
+        """Detach from the sensor (idempotent)."""
+        if not self._torn_down:
+            self._torn_down = True
+            self.sensor.detach(self)
+
+
+class SensorTransitionStatusWaiter(SensorTransitionWaiter):
+    """:class:`SensorTransitionWaiter` on ``(status, value)`` pairs."""
+
+    @staticmethod
+    def _reading_value(reading: Any) -> Any:
+        return (reading[1], reading[2])
+
+    def _get_current_sensor_value(self) -> Any:
+        return tuple(self.sensor.read()[1:])
+
+
+def wait_sensor(sensor: Any, value: Any, status: Optional[int] = None, timeout: float = 5) -> bool:
+    """Wait for a sensor (updated by another thread) to take a value.
+
+    Parameters
+    ----------
+    sensor : Sensor
+        The sensor.
+    value : object
+        The value to wait for.
+    status : int, optional
+        Also require this status.
+    timeout : float
+        Seconds to wait.
+
+    Returns
+    -------
+    reached : bool
+    """
+    target = value if status is None else (status, value)
+    tests = (lambda current: True, target)
+    cls = SensorTransitionWaiter if status is None else SensorTransitionStatusWaiter
+    waiter = cls(sensor, tests)
+    if waiter._test_value(waiter._current, target):
+        waiter.teardown()
+        return True
+    return waiter.wait(timeout=timeout)

@@ -1,0 +1,425 @@
+"""KATCP clients (katcp ``katcp.client``).
+
+:class:`DeviceClient` is the base; :class:`CallbackClient` (alias
+:class:`AsyncClient`) adds requests with callbacks, Futures and blocking
+waits; :class:`BlockingClient` is the same class under its katcp 0.5 name.
+Every client has one I/O thread; reply and inform callbacks run on it.
+Requests may be made from any other thread.
+"""
+
+import collections
+import concurrent.futures
+import logging
+import threading
+import time
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+from ._client_base import DeviceClient, address_to_string, log
+from .core import KatcpClientError, Message
+
+__all__ = ["DeviceClient", "AsyncClient", "CallbackClient", "BlockingClient", "request_check",
+           "address_to_string"]
+
+_STOPPED_REASON = "Client stopped before reply was received"
+_CLOSED_REASON = "Connection closed before reply was received"
+#: Extra seconds a blocking caller waits beyond the request timeout.
+_EXTRA_WAIT = 1.0
+
+
+class _Pending:
+    """A request waiting for its reply."""
+
+    __slots__ = ("mid", "request", "reply_cb", "inform_cb", "user_data", "timer", "start")
+
+    def __init__(self, mid: bytes, request: Message, reply_cb: Optional[Callable[..., Any]],
+                 inform_cb: Optional[Callable[..., Any]], user_data: Optional[tuple]) -> None:
+        self.mid = mid
+        self.request = request
+        self.reply_cb = reply_cb
+        self.inform_cb = inform_cb
+        self.user_data = user_data
+        self.timer: Any = None
+        self.start = time.monotonic()
+
+
+class _Waiter:
+    """Collects one request's informs and reply for a blocking caller."""
+
+    __slots__ = ("event", "reply", "informs", "last_activity")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reply: Optional[Message] = None
+        self.informs: List[Message] = []
+        self.last_activity = time.monotonic()
+
+    def on_reply(self, msg: Message) -> None:
+        self.reply = msg
+        self.event.set()
+
+    def on_inform(self, msg: Message) -> None:
+        self.informs.append(msg)
+        self.last_activity = time.monotonic()
+
+
+class CallbackClient(DeviceClient):
+    """A client whose requests report their reply through callbacks.
+
+    Message ids are used when the server supports them. Replies are matched
+    by id, or else by name (first sent, first answered).
+
+    Parameters
+    ----------
+    host : str
+        Device host.
+    port : int
+        Device port.
+    tb_limit : int, optional
+        Traceback depth logged for errors in callbacks.
+    timeout : float, optional
+        Default request timeout in seconds.
+    logger : logging.Logger, optional
+        Where client events are logged.
+    auto_reconnect : bool, optional
+        Reconnect when the connection drops.
+
+    Examples
+    --------
+    >>> c = CallbackClient('localhost', 10000)
+    >>> c.start()
+    >>> c.callback_request(Message.request('watchdog'), reply_cb=print)
+    >>> c.stop(); c.join()
+    """
+
+    def __init__(self, host: str, port: int, tb_limit: int = 20, timeout: float = 5.0,
+                 logger: logging.Logger = log, auto_reconnect: bool = True) -> None:
+        super().__init__(host, port, tb_limit=tb_limit, logger=logger,
+                         auto_reconnect=auto_reconnect)
+        self._request_timeout = timeout
+        self._pending_lock = threading.Lock()
+        self._reset_async_requests()
+
+    def _reset_async_requests(self) -> Dict[bytes, _Pending]:
+        with self._pending_lock:
+            old = getattr(self, "_async_queue", {})
+            self._async_queue: Dict[bytes, _Pending] = {}
+            self._async_id_stack: Dict[str, Deque[bytes]] = {}
+        return old
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _push(self, pending: _Pending) -> None:
+        with self._pending_lock:
+            self._async_queue[pending.mid] = pending
+            stack = self._async_id_stack.get(pending.request.name)
+            if stack is None:
+                stack = self._async_id_stack[pending.request.name] = collections.deque()
+            stack.append(pending.mid)
+
+    def _pop_locked(self, mid: bytes) -> Optional[_Pending]:
+        pending = self._async_queue.pop(mid, None)
+        if pending is not None:
+            stack = self._async_id_stack.get(pending.request.name)
+            if stack:
+                try:
+                    stack.remove(mid)
+                except ValueError:
+                    pass
+        return pending
+
+    def _pop(self, mid: bytes) -> Optional[_Pending]:
+        with self._pending_lock:
+            return self._pop_locked(mid)
+
+    def _peek_by_name_locked(self, name: str) -> Optional[_Pending]:
+        stack = self._async_id_stack.get(name)
+        if stack:
+            return self._async_queue.get(stack[0])
+        return None
+
+    # ------------------------------------------------------------------ requests
+    def callback_request(self, msg: Message, reply_cb: Optional[Callable[..., Any]] = None,
+                         inform_cb: Optional[Callable[..., Any]] = None,
+                         user_data: Optional[tuple] = None, timeout: Optional[float] = None,
+                         use_mid: Optional[bool] = None) -> None:
+        """Send a request; its informs and reply go to the callbacks.
+
+        Callbacks run on the I/O thread as ``reply_cb(msg, *user_data)`` and
+        ``inform_cb(msg, *user_data)`` (just ``(msg)`` when ``user_data`` is
+        None). A timeout, a lost connection or a failure to send gives
+        ``reply_cb`` a ``fail`` message.
+
+        Parameters
+        ----------
+        msg : Message
+            The request.
+        reply_cb, inform_cb : callable, optional
+            Reply and inform callbacks.
+        user_data : tuple, optional
+            Extra callback arguments.
+        timeout : float, optional
+            Seconds to wait for the reply (default: the client's timeout).
+        use_mid : bool, optional
+            Force message ids on or off.
+        """
+        if timeout is None:
+            timeout = self._request_timeout
+        mid = self._get_mid_and_update_msg(msg, use_mid)
+        pending = _Pending(mid, msg, reply_cb, inform_cb, user_data)
+        loop = self._loop
+        if timeout is not None and loop is not None and loop.is_running():
+            pending.timer = loop.call_later(timeout, self._handle_timeout, mid)
+        self._push(pending)
+        self._send_or_fail(msg, mid)
+
+    def _send_or_fail(self, msg: Message, mid: bytes) -> None:
+        try:
+            self.send_request(msg)
+        except KatcpClientError as exc:
+            error_reply = Message.request(msg.name, "fail", str(exc))
+            error_reply.mid = mid
+            self.handle_reply(error_reply)
+
+    def future_request(self, msg: Message, timeout: Optional[float] = None,
+                       use_mid: Optional[bool] = None) -> "concurrent.futures.Future[Any]":
+        """Send a request; return a Future of ``(reply, informs)``.
+
+        Parameters
+        ----------
+        msg : Message
+            The request.
+        timeout : float, optional
+            Seconds to wait for the reply (default: the client's timeout).
+        use_mid : bool, optional
+            Force message ids on or off.
+
+        Returns
+        -------
+        future : concurrent.futures.Future
+            Resolves to ``(reply, informs)``; failures resolve to a ``fail``
+            reply rather than an exception.
+        """
+        fut: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
+        informs: List[Message] = []
+
+        def reply_cb(reply: Message) -> None:
+            if not fut.done():
+                fut.set_result((reply, informs))
+
+        try:
+            self.callback_request(msg, reply_cb=reply_cb, inform_cb=informs.append,
+                                  timeout=timeout, use_mid=use_mid)
+        except Exception as exc:
+            fut.set_exception(exc)
+        return fut
+
+    def blocking_request(self, msg: Message, timeout: Optional[float] = None,
+                         keepalive: bool = False,
+                         use_mid: Optional[bool] = None) -> Tuple[Message, List[Message]]:
+        """Send a request and wait for its reply.
+
+        Never raises for a failed request: a timeout or a lost connection
+        comes back as a ``fail`` reply.
+
+        Parameters
+        ----------
+        msg : Message
+            The request.
+        timeout : float, optional
+            Seconds to wait (default: the client's timeout).
+        keepalive : bool, optional
+            Restart the timeout whenever an inform of the request arrives.
+        use_mid : bool, optional
+            Force message ids on or off.
+
+        Returns
+        -------
+        reply : Message
+            The reply.
+        informs : list of Message
+            The request's informs.
+        """
+        loop = self._loop
+        if loop is not None and loop.in_loop_thread():
+            raise RuntimeError("Cannot call blocking_request() on the client's I/O thread")
+        if timeout is None:
+            timeout = self._request_timeout
+        mid = self._get_mid_and_update_msg(msg, use_mid)
+        waiter = _Waiter()
+        pending = _Pending(mid, msg, waiter.on_reply, waiter.on_inform, None)
+        self._push(pending)
+        self._send_or_fail(msg, mid)
+        event = waiter.event
+        if timeout is None:
+            event.wait()
+        else:
+            while not event.wait(max(0.0, (waiter.last_activity if keepalive else pending.start)
+                                     + timeout - time.monotonic())):
+                if not keepalive or waiter.last_activity + timeout <= time.monotonic():
+                    break
+        if waiter.reply is None and self._pop(mid) is not None:
+            elapsed = time.monotonic() - pending.start
+            reason = "Request {0} timed out after {1:f} seconds.".format(msg.name, elapsed)
+            return Message.reply(msg.name, "fail", reason, mid=msg.mid), waiter.informs
+        if waiter.reply is None:  # a reply is being delivered right now
+            event.wait(_EXTRA_WAIT)
+        if waiter.reply is None:
+            return Message.reply(msg.name, "fail", _CLOSED_REASON, mid=msg.mid), waiter.informs
+        return waiter.reply, waiter.informs
+
+    # ------------------------------------------------------------------ dispatch (I/O thread)
+    @staticmethod
+    def _call(cb: Callable[..., Any], msg: Message, user_data: Optional[tuple]) -> None:
+        if user_data is None:
+            cb(msg)
+        else:
+            cb(msg, *user_data)
+
+    def handle_inform(self, msg: Message) -> None:
+        """Pass an inform to its request's ``inform_cb``, else to the handlers.
+
+        Parameters
+        ----------
+        msg : Message
+            The inform.
+        """
+        with self._pending_lock:
+            if msg.mid is not None:
+                pending = self._async_queue.get(msg.mid)
+            else:
+                pending = self._peek_by_name_locked(msg.name)
+                if pending is not None and pending.request.mid is not None:
+                    pending = None
+        inform_cb = pending.inform_cb if pending is not None else None
+        if inform_cb is None:
+            super().handle_inform(msg)
+            return
+        try:
+            self._call(inform_cb, msg, pending.user_data)
+        except Exception:
+            self._log_handler_error("Callback inform", msg)
+
+    def handle_reply(self, msg: Message) -> None:
+        """Pass a reply to its request's ``reply_cb``, else to the handlers.
+
+        Parameters
+        ----------
+        msg : Message
+            The reply.
+        """
+        with self._pending_lock:
+            if msg.mid is not None:
+                pending = self._pop_locked(msg.mid)
+            else:
+                pending = self._peek_by_name_locked(msg.name)
+                if pending is not None and pending.request.mid is None:
+                    self._pop_locked(pending.mid)
+                else:
+                    pending = None
+        if pending is not None and pending.timer is not None:
+            pending.timer.cancel()
+        reply_cb = pending.reply_cb if pending is not None else None
+        if reply_cb is None:
+            super().handle_reply(msg)
+            return
+        try:
+            self._call(reply_cb, msg, pending.user_data)
+        except Exception:
+            self._log_handler_error("Callback reply", msg)
+
+    def _do_fail_callback(self, reason: str, pending: _Pending) -> None:
+        if pending.timer is not None:
+            pending.timer.cancel()
+        if pending.reply_cb is None:
+            return
+        reason_msg = Message.reply(pending.request.name, "fail", reason, mid=pending.request.mid)
+        try:
+            self._call(pending.reply_cb, reason_msg, pending.user_data)
+        except Exception:
+            self._log_handler_error("Callback reply during failure", reason_msg)
+
+    def _handle_timeout(self, mid: bytes) -> None:
+        pending = self._pop(mid)
+        if pending is None:
+            return
+        reason = "Request {0} timed out after {1:f} seconds.".format(
+            pending.request.name, time.monotonic() - pending.start)
+        pending.timer = None
+        self._do_fail_callback(reason, pending)
+
+    def _fail_waiting_requests(self, reason: str) -> None:
+        for pending in list(self._reset_async_requests().values()):
+            self._do_fail_callback(reason, pending)
+
+    def _on_disconnected(self, reason: str) -> None:
+        self._fail_waiting_requests(_STOPPED_REASON if not self._running.is_set()
+                                    else _CLOSED_REASON)
+
+    def _on_stopping(self) -> None:
+        self._fail_waiting_requests(_STOPPED_REASON)
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Stop the client; waiting requests get a ``fail`` reply.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait for the I/O thread to end.
+        """
+        super().stop(timeout)
+        # Requests made while the loop was going down.
+        self._fail_waiting_requests(_STOPPED_REASON)
+
+
+#: katcp 0.9 name of :class:`CallbackClient`.
+AsyncClient = CallbackClient
+
+
+class BlockingClient(CallbackClient):
+    """:class:`CallbackClient` under its katcp 0.5 name, for blocking requests.
+
+    Examples
+    --------
+    >>> c = BlockingClient('localhost', 10000)
+    >>> c.start()
+    >>> reply, informs = c.blocking_request(Message.request('help'))
+    >>> c.stop(); c.join()
+    """
+
+
+def request_check(client: CallbackClient, exception: type, *msg_parms: Any,
+                  **kwargs: Any) -> Tuple[Message, List[Message]]:
+    """Make a blocking request and raise ``exception`` unless the reply is ok.
+
+    Parameters
+    ----------
+    client : CallbackClient
+        The client.
+    exception : type
+        Exception class raised for a non-ok reply.
+    *msg_parms
+        Request name and arguments (for :meth:`Message.request`).
+    **kwargs
+        ``timeout`` for :meth:`~CallbackClient.blocking_request`, ``mid``
+        for :meth:`Message.request`.
+
+    Returns
+    -------
+    reply, informs
+        As :meth:`~CallbackClient.blocking_request`.
+
+    Raises
+    ------
+    exception
+        If the reply is not ``ok``.
+    """
+    timeout = kwargs.get("timeout")
+    req_kwargs = {"mid": kwargs["mid"]} if "mid" in kwargs else {}
+    req_msg = Message.request(*msg_parms, **req_kwargs)
+    if timeout is not None:
+        reply, informs = client.blocking_request(req_msg, timeout=timeout)
+    else:
+        reply, informs = client.blocking_request(req_msg)
+    if not reply.reply_ok():
+        raise exception('Unexpected failure reply "{2}"\n with device at {0}, request \n"{1}"'
+                        .format(client.bind_address_string, req_msg, reply))
+    return reply, informs
