@@ -18,7 +18,7 @@ DEMOS = [
 def main() -> int:
     failed = []
     for name, command in DEMOS:
-        print("=" * 20, name, "=" * 20, flush=True)
+        print("==== %s ====" % name, flush=True)
         try:
             code = subprocess.run(command, timeout=DEMO_TIMEOUT).returncode
         except subprocess.TimeoutExpired:
