@@ -32,7 +32,23 @@ _JSON_ENCODER = json.JSONEncoder(ensure_ascii=False)
 _JSON_DECODER = json.JSONDecoder(object_pairs_hook=collections.OrderedDict)
 _scan_once = _JSON_DECODER.scan_once
 _encode_str = json.encoder.encode_basestring  # what ensure_ascii=False uses for strings
-_c_make_encoder = json.encoder.c_make_encoder
+# CPython's C encoder, used the way JSONEncoder.iterencode uses it; it is only an
+# implementation detail, so it is checked against json.dumps once and dropped if it differs.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+
+
+def _fast_encoder_works() -> bool:
+    probe = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
+    try:
+        text = "".join(_c_make_encoder({}, _JSON_ENCODER.default, _encode_str, None,
+                                       ": ", ", ", False, False, True)(probe, 0))
+    except Exception:
+        return False
+    return text == json.dumps(probe, ensure_ascii=False)
+
+
+if _c_make_encoder is not None and not _fast_encoder_works():
+    _c_make_encoder = None
 
 
 class _FrameError(ValueError):

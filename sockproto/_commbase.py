@@ -144,7 +144,14 @@ class _CommBase:
 
     def _deliver(self, frame: bytes) -> None:
         """Hand one frame to the data callback (dispatch thread)."""
-        callback = self._data_callback or self._fallback_data_callback()
+        callback = self._data_callback
+        if callback is not None and not self._pending:  # the common case
+            try:
+                callback(frame)
+            except Exception:
+                self.logger.exception("callback %r raised", callback)
+            return
+        callback = callback or self._fallback_data_callback()
         if callback is None or self._pending:
             with self._cond:
                 if len(self._pending) >= _MAX_PENDING_FRAMES:

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 from .codec import ChecksumError, FrameError
 from .constants import (
@@ -33,6 +33,31 @@ SEED_BYTES = 32
 # Longest channel name taken over from a peer.
 MAX_CHANNEL_NAME = 256
 
+# Kinds of received message (see _Route).
+_REQUEST = 0           # of a registered service: answered with its response Service-ID
+_RESPONSE = 1          # anything else, e.g. a response or a message of an odd Service-ID
+_UNKNOWN_REQUEST = 2   # an even Service-ID of no registered service
+
+_Callback = Tuple[Callable[..., Any], tuple, dict]
+
+
+class _Route(NamedTuple):
+    """How messages with one (service_id, data_id) are handled.
+
+    Worked out once per pair from the protocol's configuration (services,
+    callbacks, whitelist, secret) and kept until that configuration changes.
+    """
+
+    kind: int
+    #: A handler of the protocol itself (authentification, channel name), as an unbound _Peer method.
+    internal: Optional[Callable[["_Peer", data_storage], Any]]
+    #: The user's (callback, args, kwargs), or None to buffer the message for receive().
+    callback: Optional[_Callback]
+    #: True if the message needs no authentificated connection.
+    open: bool
+    #: The Service-ID that answers a request.
+    response_sid: int
+
 
 def auth_key(seed: str, secret: bytes) -> str:
     """The key that answers ``seed``: SHA-512 hex digest of seed + secret."""
@@ -51,14 +76,6 @@ class _Peer:
         self._connect_seen = False
         self.channel_name: Optional[str] = proto._channel_name
         self.logger = proto._channel_logger(self.channel_name)
-        self._internal: Dict[Tuple[int, int], Callable[[data_storage], Any]] = {
-            (SID_AUTH_REQUEST, DID_AUTH_SEED): self._on_seed_request,
-            (SID_AUTH_RESPONSE, DID_AUTH_SEED): self._on_seed_response,
-            (SID_AUTH_REQUEST, DID_AUTH_KEY): self._on_key_request,
-            (SID_AUTH_RESPONSE, DID_AUTH_KEY): self._on_key_response,
-            (SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME): self._on_channel_request,
-            (SID_CHANNEL_NAME_RESPONSE, DID_CHANNEL_NAME): self._on_channel_response,
-        }
         if hasattr(comm, "init_channel_name"):
             comm.init_channel_name(self.channel_name)
 
@@ -105,15 +122,14 @@ class _Peer:
             self.logger.warning("TX failed: service_id %s, data_id %s not sent", service_id, data_id)
         return sent
 
-    def _respond(self, msg: data_storage, status: Any, data: Any) -> None:
-        service_id = self.proto._response_sid(msg.get_service_id())
-        data_id = msg.get_data_id()
+    def _respond(self, msg: data_storage, response_sid: int, status: Any, data: Any) -> None:
+        data_id = msg["data_id"]
         try:
-            self.send(service_id, data_id, data, status=status, timeout=0)
+            self.send(response_sid, data_id, data, status, 0)
         except (TypeError, ValueError) as exc:
             self.logger.error("response to service_id %s, data_id %s cannot be sent (%s): "
-                              "answering with a callback error", msg.get_service_id(), data_id, exc)
-            self.send(service_id, data_id, None, status=STATUS_CALLBACK_ERROR, timeout=0)
+                              "answering with a callback error", msg["service_id"], data_id, exc)
+            self.send(response_sid, data_id, None, STATUS_CALLBACK_ERROR, 0)
 
     # -- comm callbacks (dispatch thread) ----------------------------------------
     def _on_connect(self) -> None:
@@ -155,87 +171,93 @@ class _Peer:
         except ChecksumError as exc:
             self.logger.warning("RX: checksum error, frame of %d bytes dropped", len(frame))
             bad = exc.message
-            if bad is not None and proto._is_request(bad.get_service_id()):
-                self._respond(bad, STATUS_CHECKSUM_ERROR, None)
+            if bad is not None and bad["service_id"] in proto._sid_response:
+                self._respond(bad, proto._response_sid(bad["service_id"]), STATUS_CHECKSUM_ERROR, None)
             return
         except FrameError as exc:
             self.logger.warning("RX: frame of %d bytes dropped: %s", len(frame), exc)
             return
-        if self.logger.isEnabledFor(logging.INFO):
-            proto._log_message(self.logger, logging.INFO, "RX <-", msg.get_status(),
-                               msg.get_service_id(), msg.get_data_id(), msg.get_data())
-        previous = proto._enter(self)
+        key = (msg["service_id"], msg["data_id"])
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):
+            proto._log_message(logger, logging.INFO, "RX <-", msg["status"], key[0], key[1], msg["data"])
+        kind, internal, callback, is_open, response_sid = proto._routes.get(key) or proto._add_route(key)
         try:
-            self._dispatch(msg)
+            if (not is_open and self.auth_state != AUTH_STATE_TRUSTED_CONNECTION
+                    and self._refused_untrusted(msg, kind, response_sid)):
+                return
+            if internal is not None:
+                result = internal(self, msg)
+                if kind == _REQUEST:
+                    self._respond(msg, response_sid, *result)
+            elif kind == _REQUEST:
+                if callback is None:
+                    logger.warning("RX: no callback for service_id %s, data_id %s: request buffered", *key)
+                    proto._buffer_put(msg)
+                    self._respond(msg, response_sid, STATUS_BUFFERING_UNHANDLED_REQUEST, None)
+                else:
+                    self._respond(msg, response_sid, *self._run_request_callback(callback, msg))
+            elif kind == _RESPONSE:
+                if callback is None:
+                    proto._buffer_put(msg)
+                else:
+                    self._run_response_callback(callback, msg)
+            else:
+                logger.warning("RX: request with unknown service_id %s (data_id %s)", *key)
+                if msg["status"] == STATUS_OKAY:
+                    self.send(key[0] + 1, key[1], None, STATUS_SERVICE_OR_DATA_UNKNOWN, 0)
         except Exception:
-            self.logger.exception("RX: handling of %r failed", msg)
-        finally:
-            proto._leave(previous)
+            logger.exception("RX: handling of %r failed", msg)
 
-    def _dispatch(self, msg: data_storage) -> None:
-        proto = self.proto
-        service_id, data_id = msg.get_service_id(), msg.get_data_id()
-        is_request = proto._is_request(service_id)
-        if (proto._secret is not None and not self.trusted()
-                and (service_id, data_id) not in proto._whitelist):
-            if is_request:
-                self.logger.warning("RX: service_id %s, data_id %s needs authentification: "
-                                    "answered with status %s", service_id, data_id, STATUS_AUTH_REQUIRED)
-                self._respond(msg, STATUS_AUTH_REQUIRED, None)
-                return
-            if msg.get_status() != STATUS_AUTH_REQUIRED:
-                self.logger.warning("RX: service_id %s, data_id %s from an untrusted peer dropped",
-                                    service_id, data_id)
-                return
-        internal = self._internal.get((service_id, data_id))
-        if internal is not None:
-            result = internal(msg)
-            if is_request:
-                self._respond(msg, *result)
-            return
-        if is_request:
-            entry = proto._find_callback(service_id, data_id)
-            if entry is None:
-                self.logger.warning("RX: no callback for service_id %s, data_id %s: request buffered",
-                                    service_id, data_id)
-                proto._buffer_put(msg)
-                self._respond(msg, STATUS_BUFFERING_UNHANDLED_REQUEST, None)
-                return
-            status, data = self._run_request_callback(entry, msg)
-            self._respond(msg, status, data)
-        elif service_id % 2 == 0 and not proto._is_response(service_id):
-            self.logger.warning("RX: request with unknown service_id %s (data_id %s)", service_id, data_id)
-            if msg.get_status() == STATUS_OKAY:
-                self.send(service_id + 1, data_id, None, status=STATUS_SERVICE_OR_DATA_UNKNOWN, timeout=0)
-        else:
-            # A response; an odd unregistered Service-ID is taken as the response
-            # to a request of a service this side does not know.
-            entry = proto._find_callback(service_id, data_id)
-            if entry is None:
-                proto._buffer_put(msg)
-                return
-            callback, args, kwargs = entry
-            try:
-                callback(msg, *args, **kwargs)
-            except Exception:
-                self.logger.exception("RX: callback %r for service_id %s, data_id %s raised",
-                                      callback, service_id, data_id)
+    def _refused_untrusted(self, msg: data_storage, kind: int, response_sid: int) -> bool:
+        """Refuse a message that needs authentification; False if it is handled anyway.
 
-    def _run_request_callback(self, entry: Tuple[Callable[..., Any], tuple, dict],
-                              msg: data_storage) -> Tuple[Any, Any]:
+        A refused request is answered with STATUS_AUTH_REQUIRED. A message
+        carrying STATUS_AUTH_REQUIRED (the peer's refusal) is handled.
+        """
+        service_id, data_id = msg["service_id"], msg["data_id"]
+        if kind == _REQUEST:
+            self.logger.warning("RX: service_id %s, data_id %s needs authentification: "
+                                "answered with status %s", service_id, data_id, STATUS_AUTH_REQUIRED)
+            self._respond(msg, response_sid, STATUS_AUTH_REQUIRED, None)
+            return True
+        if msg["status"] != STATUS_AUTH_REQUIRED:
+            self.logger.warning("RX: service_id %s, data_id %s from an untrusted peer dropped",
+                                service_id, data_id)
+            return True
+        return False
+
+    def _call_user(self, entry: _Callback, msg: data_storage) -> Any:
+        """Call a user's callback; :meth:`pure_json_protocol.send` inside it answers this peer."""
         callback, args, kwargs = entry
+        local = self.proto._local
+        previous = getattr(local, "peer", None)
+        local.peer = self
         try:
-            result = callback(msg, *args, **kwargs)
+            return callback(msg, *args, **kwargs)
+        finally:
+            local.peer = previous
+
+    def _run_request_callback(self, entry: _Callback, msg: data_storage) -> Tuple[Any, Any]:
+        try:
+            result = self._call_user(entry, msg)
         except Exception:
             self.logger.exception("RX: callback %r for service_id %s, data_id %s raised",
-                                  callback, msg.get_service_id(), msg.get_data_id())
+                                  entry[0], msg["service_id"], msg["data_id"])
             return STATUS_CALLBACK_ERROR, None
         try:
             status, data = result
         except (TypeError, ValueError):
-            self.logger.error("RX: callback %r returned %r, not (status, data)", callback, result)
+            self.logger.error("RX: callback %r returned %r, not (status, data)", entry[0], result)
             return STATUS_CALLBACK_ERROR, None
         return status, data
+
+    def _run_response_callback(self, entry: _Callback, msg: data_storage) -> None:
+        try:
+            self._call_user(entry, msg)
+        except Exception:
+            self.logger.exception("RX: callback %r for service_id %s, data_id %s raised",
+                                  entry[0], msg["service_id"], msg["data_id"])
 
     # -- authentification -----------------------------------------------------------
     def start_authentification(self, timeout: float) -> bool:
@@ -330,3 +352,32 @@ class _Peer:
         elif configured != name:
             self.logger.warning("channel name conflict: own name %r, peer's name %r",
                                 configured, name)
+
+
+# The protocol's own handlers, by (service_id, data_id).
+_INTERNAL_HANDLERS: Dict[Tuple[int, int], Callable[[_Peer, data_storage], Any]] = {
+    (SID_AUTH_REQUEST, DID_AUTH_SEED): _Peer._on_seed_request,
+    (SID_AUTH_RESPONSE, DID_AUTH_SEED): _Peer._on_seed_response,
+    (SID_AUTH_REQUEST, DID_AUTH_KEY): _Peer._on_key_request,
+    (SID_AUTH_RESPONSE, DID_AUTH_KEY): _Peer._on_key_response,
+    (SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME): _Peer._on_channel_request,
+    (SID_CHANNEL_NAME_RESPONSE, DID_CHANNEL_NAME): _Peer._on_channel_response,
+}
+
+
+def make_route(proto: "pure_json_protocol", service_id: int, data_id: int) -> _Route:
+    """Work out how ``proto`` handles messages with ``service_id`` and ``data_id``."""
+    key = (service_id, data_id)
+    is_open = proto._secret is None or key in proto._whitelist
+    response_sid = proto._response_sid(service_id)
+    if service_id in proto._sid_response:
+        kind = _REQUEST
+    elif service_id % 2 == 0 and service_id not in proto._response_sids:
+        kind = _UNKNOWN_REQUEST
+    else:
+        kind = _RESPONSE
+    internal = _INTERNAL_HANDLERS.get(key)
+    callback = None
+    if internal is None and kind != _UNKNOWN_REQUEST:
+        callback = proto._find_callback(service_id, data_id)
+    return _Route(kind, internal, callback, is_open, response_sid)

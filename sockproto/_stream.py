@@ -18,6 +18,8 @@ _RECV_SIZE = 256 * 1024
 _MAX_FRAMES_PER_EVENT = 10_000
 # Queued outgoing bytes above which send() refuses more.
 _MAX_OUTBUF = 64 * 1024 * 1024
+_EVENT_READ = selectors.EVENT_READ
+_EVENT_WRITE = selectors.EVENT_WRITE
 
 
 class _StpStream:
@@ -123,14 +125,14 @@ class _StpStream:
 
     # -- input ----------------------------------------------------------------
     def _on_event(self, sock: socket.socket, mask: int) -> None:
-        if mask & selectors.EVENT_WRITE:
+        if mask & _EVENT_WRITE:
             self._flush()
-        if mask & selectors.EVENT_READ and not self._closed:
+        if mask & _EVENT_READ and not self._closed and not self._resume_pending:
+            # While decoded frames are still queued (_resume_pending), read on
+            # only once they are handled.
             self._read()
 
     def _read(self) -> None:
-        if self._resume_pending:
-            return  # decoded frames still queued: read on once they are handled
         try:
             size = self._sock.recv_into(self._rbuf)
         except (BlockingIOError, InterruptedError):
@@ -146,9 +148,11 @@ class _StpStream:
         self._take_frames()
 
     def _take_frames(self) -> None:
+        next_frame = self._decoder.next_frame
+        on_frame = self._on_frame
         for _ in range(_MAX_FRAMES_PER_EVENT):
             try:
-                frame = self._decoder.next_frame()
+                frame = next_frame()
             except FrameError as exc:
                 self.logger.warning("bad frame from %s: %s", self.peer, exc)
                 continue
@@ -157,7 +161,7 @@ class _StpStream:
             if self.logger.isEnabledFor(self._rx_log_lvl):
                 self.logger.log(self._rx_log_lvl, "RX <- %s: %r", self.peer, frame)
             try:
-                self._on_frame(frame)
+                on_frame(frame)
             except Exception:
                 self.logger.exception("frame handler raised")
             if self._closed:

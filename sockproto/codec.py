@@ -47,8 +47,29 @@ PURE_CHECKSUM_SIZE = 4
 _CRC = struct.Struct(">I")
 _U32_MAX = 0xFFFFFFFF
 # json.dumps/json.loads with their default settings, without the per-call checks.
-_JSON_ENCODE = json.JSONEncoder().encode
-_JSON_DECODE = json.JSONDecoder().decode
+_JSON_ENCODER = json.JSONEncoder()
+_JSON_ENCODE = _JSON_ENCODER.encode
+_JSON_DECODER = json.JSONDecoder()
+_JSON_DECODE = _JSON_DECODER.decode
+_JSON_SCAN = _JSON_DECODER.scan_once
+_encode_ascii_str = json.encoder.encode_basestring_ascii
+# CPython's C encoder, used the way JSONEncoder.iterencode uses it; it is only an
+# implementation detail, so it is checked against json.dumps once and dropped if it differs.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+
+
+def _fast_encoder_works() -> bool:
+    probe = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
+    try:
+        text = "".join(_c_make_encoder({}, _JSON_ENCODER.default, _encode_ascii_str, None,
+                                       ": ", ", ", False, False, True)(probe, 0))
+    except Exception:
+        return False
+    return text == json.dumps(probe)
+
+
+if _c_make_encoder is not None and not _fast_encoder_works():
+    _c_make_encoder = None
 # A pure frame's JSON object, written as json.dumps writes the dict with these keys in this order.
 _PURE_HEAD = '{"status": %d, "service_id": %d, "data_id": %d, "data": '
 _PURE_TAIL = "}"
@@ -155,6 +176,8 @@ class StpDecoder:
             decoder stays usable, call again for the following frames.
         """
         buf = self._buf
+        if not self._in_frame and self._pos == len(buf):
+            return None  # everything fed has been taken
         while True:
             if not self._in_frame:
                 start = buf.find(STP_START, self._pos)
@@ -267,9 +290,32 @@ def _check_header(status: Any, service_id: Any, data_id: Any) -> None:
             raise TypeError("%s must be an int, not %r" % (name, value))
 
 
+def _json_text(data: Any) -> str:
+    """``json.dumps(data)``.
+
+    ``JSONEncoder.encode`` builds its C encoder anew on every call (with a
+    fresh dict for the circular-reference check); this builds it directly
+    with the same settings, and falls back where there is no C encoder.
+    """
+    if _c_make_encoder is None:
+        return _JSON_ENCODE(data)
+    encoder = _c_make_encoder({}, _JSON_ENCODER.default, _encode_ascii_str, None, ": ", ", ",
+                              False, False, True)
+    return "".join(encoder(data, 0))
+
+
 def _loads(text: bytes) -> Any:
     try:
-        return _JSON_DECODE(text.decode("utf-8"))
+        text = text.decode("utf-8")
+        # The common case: one value with nothing around it. Anything else
+        # (surrounding whitespace, extra data, bad JSON) gets json.loads' rules and errors.
+        try:
+            value, end = _JSON_SCAN(text, 0)
+            if end == len(text):
+                return value
+        except StopIteration:
+            pass
+        return _JSON_DECODE(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError("frame content is not UTF-8 JSON: %s" % exc) from None
 
@@ -280,7 +326,7 @@ def _pure_checksum(data: bytes) -> int:
 
 def _pure_body(status: int, service_id: int, data_id: int, data: Any) -> bytes:
     """The JSON object of a pure frame, as ``json.dumps`` writes it for the dict of the four keys."""
-    return (_PURE_HEAD % (status, service_id, data_id) + _JSON_ENCODE(data) + _PURE_TAIL).encode("utf-8")
+    return (_PURE_HEAD % (status, service_id, data_id) + _json_text(data) + _PURE_TAIL).encode("utf-8")
 
 
 def encode_pure_frame(status: int, service_id: int, data_id: int, data: Any) -> bytes:
@@ -312,12 +358,12 @@ def encode_pure_frame(status: int, service_id: int, data_id: int, data: Any) -> 
 def _message_from_object(obj: Any) -> data_storage:
     if not isinstance(obj, dict):
         raise FrameError("frame content is not a JSON object")
-    for key in _KEYS:
-        value = obj.get(key)
-        if type(value) is not int:
-            raise FrameError("frame field %r is not an integer: %r" % (key, value))
-    return data_storage(status=obj["status"], service_id=obj["service_id"],
-                        data_id=obj["data_id"], data=obj.get("data"))
+    status, service_id, data_id = obj.get("status"), obj.get("service_id"), obj.get("data_id")
+    if type(status) is not int or type(service_id) is not int or type(data_id) is not int:
+        for key, value in zip(_KEYS, (status, service_id, data_id)):
+            if type(value) is not int:
+                raise FrameError("frame field %r is not an integer: %r" % (key, value))
+    return data_storage(status=status, service_id=service_id, data_id=data_id, data=obj.get("data"))
 
 
 def decode_pure_frame(frame: bytes) -> data_storage:
@@ -344,7 +390,7 @@ def decode_pure_frame(frame: bytes) -> data_storage:
     (expected,) = _CRC.unpack_from(frame, len(frame) - PURE_CHECKSUM_SIZE)
     if _pure_checksum(body) != expected:
         raise ChecksumError("checksum mismatch", _best_effort(lambda: decode_body(body)))
-    return decode_body(body)
+    return _message_from_object(_loads(body))
 
 
 def decode_body(body: bytes) -> data_storage:
@@ -397,7 +443,7 @@ def encode_struct_frame(status: int, service_id: int, data_id: int, data: Any) -
     except struct.error:
         raise ValueError("status, service_id and data_id must be 0..%d, not %r"
                          % (_U32_MAX, (status, service_id, data_id))) from None
-    body = head + _JSON_ENCODE(data).encode("utf-8")
+    body = head + _json_text(data).encode("utf-8")
     return body + bytes((_xor(body),))
 
 

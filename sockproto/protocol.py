@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import codec
-from ._peer import _Peer
+from ._peer import _Callback, _Peer, _Route, make_route
 from .constants import *  # noqa: F401,F403  (the documented names live here too)
 from .constants import (
     _DEFAULT_DATA_NAMES, _DEFAULT_SERVICES, _DEFAULT_STATUS_NAMES, AUTH_STATE_SEED_REQUESTED,
@@ -30,11 +30,11 @@ __all__ = list(_constant_names) + [
 
 #: Messages kept per (service_id, data_id) for receive(); the oldest go first.
 MAX_BUFFERED_MESSAGES = 1024
+# Routes of received (service_id, data_id) pairs kept; more start a new table.
+_MAX_ROUTES = 4096
 # Longest data text in a TX/RX log line.
 _LOG_DATA_CHARS = 1000
 _LOGGER_BASE = "sockproto.protocol"
-
-_Callback = Tuple[Callable[..., Any], tuple, dict]
 
 
 class RequestSidExistsError(Exception):
@@ -118,6 +118,11 @@ class pure_json_protocol:
             (SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME), (SID_CHANNEL_NAME_RESPONSE, DID_CHANNEL_NAME),
         }
         self._buffer: Dict[Tuple[int, int], Deque[data_storage]] = {}
+        # Threads waiting on _cond in receive() or _wait_for().
+        self._waiting = 0
+        # How received messages are handled, per (service_id, data_id); replaced
+        # (under _lock) whenever services, callbacks or the whitelist change.
+        self._routes: Dict[Tuple[int, int], _Route] = {}
         for req_sid, resp_sid, req_name, resp_name in _DEFAULT_SERVICES:
             self.add_service(req_sid, resp_sid, req_name, resp_name)
         for service_ids, data_id, name in _DEFAULT_DATA_NAMES:
@@ -149,14 +154,6 @@ class pure_json_protocol:
                 if peer in self._peers:
                     self._peers.remove(peer)
 
-    def _enter(self, peer: _Peer) -> Optional[_Peer]:
-        previous = getattr(self._local, "peer", None)
-        self._local.peer = peer
-        return previous
-
-    def _leave(self, previous: Optional[_Peer]) -> None:
-        self._local.peer = previous
-
     def _targets(self) -> List[_Peer]:
         """The peer handled on this thread, else every peer."""
         current = getattr(self._local, "peer", None)
@@ -174,12 +171,6 @@ class pure_json_protocol:
                     current = self._peers[0]
         return current
 
-    def _is_request(self, service_id: Any) -> bool:
-        return service_id in self._sid_response
-
-    def _is_response(self, service_id: Any) -> bool:
-        return service_id in self._response_sids
-
     def _response_sid(self, service_id: int) -> int:
         return self._sid_response.get(service_id, service_id + 1)
 
@@ -191,16 +182,36 @@ class pure_json_protocol:
                 return entry
         return None
 
+    def _add_route(self, key: Tuple[int, int]) -> _Route:
+        """Work out and keep the route of a received (service_id, data_id)."""
+        with self._lock:
+            if len(self._routes) >= _MAX_ROUTES:
+                self._routes = {}
+            route = make_route(self, *key)
+            self._routes[key] = route
+            return route
+
     def _buffer_put(self, msg: data_storage) -> None:
-        key = (msg.get_service_id(), msg.get_data_id())
+        key = (msg["service_id"], msg["data_id"])
         with self._cond:
-            queue = self._buffer.setdefault(key, collections.deque())
-            if len(queue) >= MAX_BUFFERED_MESSAGES:
+            queue = self._buffer.get(key)
+            if queue is None:
+                queue = self._buffer[key] = collections.deque()
+            elif len(queue) >= MAX_BUFFERED_MESSAGES:
                 queue.popleft()
                 self.logger.warning("receive buffer for service_id %s, data_id %s full: "
                                     "oldest message dropped", *key)
             queue.append(msg)
-            self._cond.notify_all()
+            if self._waiting:
+                self._cond.notify_all()
+
+    def _wait(self, timeout: float) -> None:
+        """``self._cond.wait(timeout)``, counted in ``_waiting`` (hold ``_cond``)."""
+        self._waiting += 1
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self._waiting -= 1
 
     def _log_message(self, logger: logging.Logger, lvl: int, prefix: str, status: Any,
                      service_id: Any, data_id: Any, data: Any) -> None:
@@ -221,7 +232,7 @@ class pure_json_protocol:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return bool(predicate())
-                self._cond.wait(remaining)
+                self._wait(remaining)
             return True
 
     # -- names and services --------------------------------------------------------
@@ -254,6 +265,7 @@ class pure_json_protocol:
         """
         with self._lock:
             self._whitelist.add((service_id, data_id))
+            self._routes = {}
 
     def add_service(self, req_sid: int, resp_sid: int, req_name: Optional[str] = None,
                     resp_name: Optional[str] = None) -> None:
@@ -285,6 +297,7 @@ class pure_json_protocol:
                 raise ResponseSidExistsError("Service-ID %r is in use already" % (resp_sid,))
             self._sid_response[req_sid] = resp_sid
             self._response_sids[resp_sid] = req_sid
+            self._routes = {}
             if req_name is not None:
                 self._sid_names[req_sid] = req_name
             if resp_name is not None:
@@ -333,6 +346,7 @@ class pure_json_protocol:
                 self.logger.warning("callback for service_id %s, data_id %s replaced",
                                     service_id, data_id)
             self._callbacks[(service_id, data_id)] = (callback, args, kwargs)
+            self._routes = {}
 
     def send(self, service_id: int, data_id: int, data: Any, status: int = STATUS_OKAY,
              timeout: float = 2, log_lvl: int = logging.INFO) -> bool:
@@ -421,7 +435,7 @@ class pure_json_protocol:
                     self.logger.debug("no message for service_id %s, data_id %s within %ss",
                                       service_id, data_id, timeout)
                     return None
-                self._cond.wait(remaining)
+                self._wait(remaining)
 
     # -- authentification ----------------------------------------------------------------
     def authentificate(self, timeout: float = 2) -> bool:

@@ -178,3 +178,16 @@ def test_connect_turns_nagle_off_on_a_tcp_socket():
         selector.close()
         for sock in (server, listener):
             sock.close()
+
+
+def test_json_text_without_the_c_encoder_matches_json_dumps(monkeypatch):
+    from lib import _messaging_codec as codec
+    value = {"x": [1, 2.5, None, True, "\u00e9"], "y": {"z": "a\nb"}}
+    fast = codec._json_text(value)
+    monkeypatch.setattr(codec, "_c_make_encoder", None)
+    assert codec._json_text(value) == fast == json.dumps(value, ensure_ascii=False)
+
+
+def test_fast_json_encoder_is_checked_against_json_dumps():
+    from lib import _messaging_codec as codec
+    assert codec._c_make_encoder is None or codec._fast_encoder_works()

@@ -88,6 +88,16 @@ def test_whitelisted_message_needs_no_authentification(make_pair):
     assert client.receive(SID_READ_RESPONSE, 0, timeout=WAIT).get_data() == "secret data"
 
 
+def test_message_whitelisted_after_a_refusal_is_answered(make_pair):
+    client, server = make_pair(server={"secret": SECRET})
+    _answer(server)
+    client.send(SID_READ_REQUEST, 0, None)
+    assert client.receive(SID_READ_RESPONSE, 0, timeout=WAIT).get_status() == STATUS_AUTH_REQUIRED
+    server.add_msg_to_auth_whitelist_(SID_READ_REQUEST, 0)
+    client.send(SID_READ_REQUEST, 0, None)
+    assert client.receive(SID_READ_RESPONSE, 0, timeout=WAIT).get_data() == "secret data"
+
+
 def test_auto_auth_authentificates_after_connect(make_pair, protocol_class):
     client, server = make_pair(protocol_class, client={"secret": SECRET, "auto_auth": True},
                                server={"secret": SECRET})

@@ -19,6 +19,7 @@ json_values = st.recursive(
     max_leaves=10,
 )
 PROPERTY = settings(max_examples=150, deadline=None)
+STRUCT_HEADER_SIZE = 12
 
 
 # -- stp ----------------------------------------------------------------------
@@ -228,6 +229,31 @@ def test_pure_frame_accepts_missing_data_as_none():
     assert decode_pure_frame(body + struct.pack(">I", zlib.crc32(body))).get_data() is None
 
 
+def _pure_frame_of_body(body: bytes) -> bytes:
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize("body", [b' {"status": 0, "service_id": 10, "data_id": 1}',
+                                  b'{"status": 0, "service_id": 10, "data_id": 1}\r\n',
+                                  b'\t{"status": 0, "service_id": 10, "data_id": 1} '])
+def test_pure_frame_accepts_whitespace_around_the_json_object_as_json_loads_does(body):
+    assert decode_pure_frame(_pure_frame_of_body(body)).get_service_id() == 10
+
+
+@pytest.mark.parametrize("body", [b'{"status": 0, "service_id": 10, "data_id": 1} x',
+                                  b'{"status": 0, "service_id": 10, "data_id": 1}{}',
+                                  b' ', b'{"status": 0, "service_id": 10, "data_id": 1'])
+def test_pure_frame_with_extra_or_missing_json_raises_frame_error(body):
+    with pytest.raises(FrameError, match="not UTF-8 JSON"):
+        decode_pure_frame(_pure_frame_of_body(body))
+
+
+@PROPERTY
+@given(json_values)
+def test_struct_frame_data_is_json_dumps_of_the_data(data):
+    assert encode_struct_frame(0, 10, 1, data)[STRUCT_HEADER_SIZE:-1] == json.dumps(data).encode()
+
+
 @pytest.mark.parametrize("bad", [True, 1.5, "1", None])
 def test_pure_frame_rejects_non_integer_ids(bad):
     with pytest.raises(TypeError):
@@ -275,3 +301,16 @@ def test_default_frame_limit_is_16_mib():
     from sockproto.codec import DEFAULT_MAX_FRAME_SIZE
     assert DEFAULT_MAX_FRAME_SIZE == 16 * 1024 * 1024
     assert StpDecoder().max_frame_size == DEFAULT_MAX_FRAME_SIZE
+
+
+def test_json_text_without_the_c_encoder_matches_json_dumps(monkeypatch):
+    from sockproto import codec
+    value = {"x": [1, 2.5, None, True, "\u00e9"], "y": {"z": "a\nb"}}
+    fast = codec._json_text(value)
+    monkeypatch.setattr(codec, "_c_make_encoder", None)
+    assert codec._json_text(value) == fast == json.dumps(value)
+
+
+def test_fast_json_encoder_is_checked_against_json_dumps():
+    from sockproto import codec
+    assert codec._c_make_encoder is None or codec._fast_encoder_works()

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 import sockproto as socket_protocol
+from sockproto import protocol as protocol_module
 from sockproto_testing import WAIT
 from sockproto import (
     SID_EXECUTE_REQUEST, SID_EXECUTE_RESPONSE, SID_READ_REQUEST, SID_READ_RESPONSE,
@@ -174,6 +175,39 @@ def test_callback_may_send_from_inside(make_pair):
     client.send(SID_EXECUTE_REQUEST, 1, None)
     assert client.receive(SID_EXECUTE_RESPONSE, 99, timeout=WAIT).get_data() == "extra"
     assert client.receive(SID_EXECUTE_RESPONSE, 1, timeout=WAIT).get_data() == "answer"
+
+
+def test_callback_registered_after_messages_of_its_ids_takes_over(make_pair, protocol_class):
+    client, server = make_pair(protocol_class)
+    client.send(SID_READ_REQUEST, 8, None)
+    assert client.receive(SID_READ_RESPONSE, 8, timeout=WAIT).get_status() == STATUS_BUFFERING_UNHANDLED_REQUEST
+    server.register_callback(SID_READ_REQUEST, 8, lambda msg: (STATUS_OKAY, "first"))
+    client.send(SID_READ_REQUEST, 8, None)
+    assert client.receive(SID_READ_RESPONSE, 8, timeout=WAIT).get_data() == "first"
+    server.register_callback(SID_READ_REQUEST, 8, lambda msg: (STATUS_OKAY, "second"))
+    client.send(SID_READ_REQUEST, 8, None)
+    assert client.receive(SID_READ_RESPONSE, 8, timeout=WAIT).get_data() == "second"
+
+
+def test_service_added_after_messages_of_its_ids_takes_over(make_pair):
+    client, server = make_pair()
+    client.send(60, 1, None)
+    assert client.receive(61, 1, timeout=WAIT).get_status() == STATUS_SERVICE_OR_DATA_UNKNOWN
+    server.add_service(60, 63)
+    server.register_callback(60, 1, lambda msg: (STATUS_OKAY, "served"))
+    client.send(60, 1, None)
+    assert client.receive(63, 1, timeout=WAIT).get_data() == "served"
+
+
+def test_messages_of_many_different_ids_keep_the_route_table_bounded(make_pair):
+    client, server = make_pair()
+    server.register_callback(SID_READ_REQUEST, None, lambda msg: (STATUS_OKAY, msg.get_data_id()))
+    count = protocol_module._MAX_ROUTES + 10
+    for data_id in range(count):
+        client.send(SID_READ_REQUEST, data_id, None)
+    for data_id in range(count):
+        assert client.receive(SID_READ_RESPONSE, data_id, timeout=WAIT).get_data() == data_id
+    assert len(server._routes) <= protocol_module._MAX_ROUTES
 
 
 # -- unhandled, unknown, callback errors --------------------------------------------
