@@ -59,7 +59,38 @@ class _LoopComm(_CommBase):
         return self._loop.in_loop_thread()
 
 
-class tcp_client_stp(_LoopComm):
+class _LoopOwner(_LoopComm):
+    """A comm instance that runs its own loop thread (a client or a server)."""
+
+    def close(self, timeout: float = _STOP_TIMEOUT) -> bool:
+        """Close every socket, stop reconnecting and end the loop thread.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait for the loop thread.
+
+        Returns
+        -------
+        stopped : bool
+            True if the loop thread has ended and the sockets are closed.
+        """
+        self._closed = True
+        with self._cond:
+            self._cond.notify_all()
+        self._loop.call_soon(self._shutdown)
+        return self._loop.stop(timeout)
+
+    def stop(self, timeout: float = _STOP_TIMEOUT) -> bool:
+        """Same as :meth:`close`."""
+        return self.close(timeout)
+
+    def _shutdown(self) -> None:
+        """Close the sockets (loop thread)."""
+        raise NotImplementedError
+
+
+class tcp_client_stp(_LoopOwner):
     """TCP client comm instance with stp framing that reconnects by itself.
 
     It connects in the background at once and again after every disconnect
@@ -196,29 +227,6 @@ class tcp_client_stp(_LoopComm):
         self._delay = RECONNECT_DELAY_MIN
         self._connect()
 
-    def close(self, timeout: float = _STOP_TIMEOUT) -> bool:
-        """Disconnect, stop reconnecting and end the loop thread.
-
-        Parameters
-        ----------
-        timeout : float, optional
-            Seconds to wait for the loop thread.
-
-        Returns
-        -------
-        stopped : bool
-            True if the loop thread has ended and the socket is closed.
-        """
-        self._closed = True
-        with self._cond:
-            self._cond.notify_all()
-        self._loop.call_soon(self._shutdown)
-        return self._loop.stop(timeout)
-
-    def stop(self, timeout: float = _STOP_TIMEOUT) -> bool:
-        """Same as :meth:`close`."""
-        return self.close(timeout)
-
     def _shutdown(self) -> None:
         if self._retry is not None:
             self._retry.cancel()
@@ -309,7 +317,7 @@ class tcp_server_connection(_LoopComm):
         self.reconnect()
 
 
-class tcp_server_stp(_LoopComm):
+class tcp_server_stp(_LoopOwner):
     """TCP server comm instance with stp framing that serves many clients.
 
     The socket is bound and listening when the constructor returns
@@ -504,29 +512,6 @@ class tcp_server_stp(_LoopComm):
         """Close every client connection (the clients are expected to reconnect)."""
         for connection in self.connections():
             connection.reconnect()
-
-    def close(self, timeout: float = _STOP_TIMEOUT) -> bool:
-        """Close the listening socket and every connection; end the loop thread.
-
-        Parameters
-        ----------
-        timeout : float, optional
-            Seconds to wait for the loop thread.
-
-        Returns
-        -------
-        stopped : bool
-            True if the loop thread has ended and all sockets are closed.
-        """
-        self._closed = True
-        with self._cond:
-            self._cond.notify_all()
-        self._loop.call_soon(self._shutdown)
-        return self._loop.stop(timeout)
-
-    def stop(self, timeout: float = _STOP_TIMEOUT) -> bool:
-        """Same as :meth:`close`."""
-        return self.close(timeout)
 
     def _shutdown(self) -> None:
         if self._listener is not None:
