@@ -98,6 +98,10 @@ class Connection:
                 if self.busy:
                     self.set_events(0)  # a pipelining peer waits until the response is out
                 break
+            if len(data) < _RECV_SIZE and not self.tls:
+                # The socket is drained; the selector reports anything that arrives
+                # later (TLS may hold decrypted bytes the selector cannot see).
+                break
         self.process()
 
     def process(self) -> None:

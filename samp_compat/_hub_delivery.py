@@ -2,7 +2,9 @@
 
 Each client has an outbox; at most :data:`PER_CLIENT_CONCURRENCY` deliveries
 to one client run at a time, so a slow or hanging client holds only that many
-workers, and every outgoing XML-RPC call has a socket timeout.
+workers, and every outgoing XML-RPC call has a socket timeout. Calls go through
+the lean kept-alive transport of :mod:`samp_compat._transport`; a delivery in
+progress is interrupted when its client leaves or the hub stops.
 """
 import collections
 import http.client
@@ -14,7 +16,7 @@ import xmlrpc.client
 from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from ._workers import WorkerPool
-from .xmlrpc import SafeSafeTransport, SafeTransport
+from ._transport import LeanSafeTransport, LeanTransport
 
 log = logging.getLogger("samp_compat.hub")
 
@@ -73,7 +75,7 @@ class ClientEndpoint:
             url = self.url
             if not url:
                 return None
-            transport_class = SafeSafeTransport if url.startswith("https:") else SafeTransport
+            transport_class = LeanSafeTransport if url.startswith("https:") else LeanTransport
             proxy = xmlrpc.client.ServerProxy(
                 url, transport=transport_class(timeout=DELIVERY_TIMEOUT), allow_none=True)
             self._busy.append(proxy)
@@ -119,7 +121,8 @@ class Deliverer:
     ----------
     pool_size : int
     on_dead : callable
-        ``on_dead(endpoint)`` when a client's callback address refuses connections.
+        ``on_dead(endpoint)`` when a client's callback address refuses connections
+        or closes a fresh connection without answering.
     stopping : threading.Event
         Set when the hub stops; retries end early.
     n_retries : callable
@@ -210,10 +213,15 @@ class Deliverer:
                 if self._stopping.wait(RETRY_PAUSE):
                     return
                 continue
-            except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError) as exc:
+            except ConnectionAbortedError:
+                # Interrupted because the client left or the hub stops.
                 endpoint._discard_proxy(proxy)
-                if attempt == 0 and not isinstance(exc, ConnectionRefusedError):
-                    continue  # a stale keep-alive connection: try a fresh one once
+                log.debug("%s to %s interrupted", method, endpoint.public_id)
+                return
+            except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
+                # The transport already retried a stale kept-alive connection
+                # once; this failure happened on a fresh connection.
+                endpoint._discard_proxy(proxy)
                 log.warning("client %s is unreachable; unregistering it", endpoint.public_id)
                 self._on_dead(endpoint)
                 return

@@ -196,17 +196,33 @@ class _LeanMixin:
             return self._request_once(host, handler, request_body)
         except (_StaleConnection, ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
             self.close()
+            self._check_aborted()
             if fresh:
                 raise ConnectionResetError("connection closed by the XML-RPC server") from None
-        return self._request_once(host, handler, request_body)
+        except OSError:
+            self._check_aborted()
+            raise
+        try:
+            return self._request_once(host, handler, request_body)
+        except OSError:
+            self._check_aborted()
+            raise
+
+    def _check_aborted(self) -> None:
+        if getattr(self, "_aborted", False):
+            self.close()
+            raise ConnectionAbortedError("transport aborted")
 
     def _request_once(self, host: str, handler: str, body: bytes) -> Any:
+        self._check_aborted()
         if self._sock is None or self._sock_host != host:
             self.close()
             self._sock = self._open(host)
             self._sock_host = host
             self._reader = _Reader(self._sock)
             self._connection = (host, _ConnectionHandle(self._sock, self._timeout))
+            # abort() may have run while connecting, before it could see the socket.
+            self._check_aborted()
         elif self._sock.gettimeout() != self._timeout:
             self._sock.settimeout(self._timeout)
         head = ("POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nContent-Type: text/xml\r\n"

@@ -144,6 +144,11 @@ class SAMPHubServer(HubMessaging):
     def start(self, wait: bool = False) -> None:
         """Start the hub and write its lockfile.
 
+        When another running hub owns the lockfile, a :class:`SAMPWarning`
+        ("Another SAMP Hub is already running. Start-up process aborted.") is
+        emitted and the hub runs without writing a lockfile; clients can still
+        reach it through ``params``.
+
         Parameters
         ----------
         wait : bool
@@ -152,7 +157,7 @@ class SAMPHubServer(HubMessaging):
         Raises
         ------
         SAMPHubError
-            The hub is already running, or another hub owns the lockfile.
+            The hub is already running.
         """
         with self._state_lock:
             if self._is_running:
@@ -172,11 +177,10 @@ class SAMPHubServer(HubMessaging):
             except OSError:
                 self._stop_servers()
                 raise
-            if not lockfilename:
-                self._stop_servers()
-                raise SAMPHubError("Another SAMP Hub is already running or the lockfile "
-                                   "cannot be written")
-            self._lockfile = lockfilename
+            # False: another live hub owns the lockfile (create_lock_file has
+            # warned). The hub runs anyway without a lockfile of its own, so
+            # stop() removes nothing.
+            self._lockfile = lockfilename or None
             self._is_running = True
             self._last_activity = time.monotonic()
             self._setup_hub_as_client()

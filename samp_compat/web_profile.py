@@ -2,12 +2,15 @@
 import collections
 import logging
 import mimetypes
+import os
 import queue
+import select
+import sys
 import threading
 import time
 import urllib.parse
 import urllib.request
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from ._xmlrpc_server import DeferredResult, RequestInfo, XMLRPCServer
 from .errors import SAMPProxyError
@@ -49,6 +52,10 @@ MAX_PULL_WAIT = 600.0
 MAX_QUEUED_CALLBACKS = 10000
 #: Largest resource the URL translator serves, in bytes.
 MAX_TRANSLATED_BYTES = 64 * 1024 * 1024
+#: Longest stretch a pending consent request goes without noticing that the hub stops.
+_STOP_CHECK_INTERVAL = 0.1
+#: Longest console answer read, in bytes.
+_MAX_ANSWER_BYTES = 1024
 _FETCH_TIMEOUT = 10.0
 _LOCAL_ADDRESSES = ("127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1")
 _REFUSED_BY_HUB = "Request of registration rejected by the Hub."
@@ -93,18 +100,83 @@ def web_profile_text_dialog(request: Tuple[Any, Any, str], result_queue: "queue.
         ``(identity_info, client_address, origin)``.
     result_queue : queue.Queue
     """
+    _print_consent_request(request)
+    result_queue.put(_is_yes(_input_line()))
+
+
+def _print_consent_request(request: Tuple[Any, Any, str]) -> None:
     identity, _client, origin = request
     samp_name = identity if isinstance(identity, str) else identity.get("samp.name", "unknown")
     print("A Web application which declares to be\n\nName: %s\nOrigin: %s\n\n"
           "is requesting to be registered with the SAMP Hub.\nPay attention that if you "
           "permit its registration, such\napplication will acquire all current user "
           "privileges, like\nfile read/write.\n\nDo you give your consent? [yes|no]"
-          % (samp_name, origin))
+          % (samp_name, origin), flush=True)
+
+
+def _is_yes(answer: str) -> bool:
+    return answer.strip().lower() in ("yes", "y")
+
+
+def _input_line() -> str:
+    """``input()``; an empty answer when there is no terminal."""
     try:
-        answer = input(">>> ")
+        return input(">>> ")
     except (EOFError, OSError, RuntimeError):
-        answer = ""
-    result_queue.put(answer.strip().lower() in ("yes", "y"))
+        return ""
+
+
+def _selectable_stdin() -> Optional[int]:
+    """The file descriptor of stdin if ``select()`` can wait on it, else None."""
+    if os.name != "posix" or sys.stdin is None:
+        return None
+    try:
+        fd = sys.stdin.fileno()
+        select.select([fd], [], [], 0)
+    except (AttributeError, ValueError, OSError):
+        return None
+    return fd
+
+
+def _read_answer(fd: int, stopped: Callable[[], bool], timeout: float) -> Optional[str]:
+    """Read one line from ``fd`` unless ``stopped()`` turns true or ``timeout`` expires.
+
+    Returns None when interrupted, timed out, or at end of input.
+    """
+    deadline = time.monotonic() + timeout
+    line = bytearray()
+    while not stopped():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        try:
+            ready, _, _ = select.select([fd], [], [], min(_STOP_CHECK_INTERVAL, left))
+            if not ready:
+                continue
+            byte = os.read(fd, 1)  # one byte: input after the line stays unread
+        except OSError:
+            return None
+        if not byte:
+            return None
+        if byte == b"\n":
+            return line.decode("utf-8", "replace")
+        if len(line) >= _MAX_ANSWER_BYTES:
+            return None
+        line += byte
+    return None
+
+
+def _console_consent(request: Tuple[Any, Any, str], stopped: Callable[[], bool]) -> bool:
+    """Ask on the console; an answer pending when ``stopped()`` turns true is a refusal."""
+    if stopped():
+        return False
+    _print_consent_request(request)
+    fd = _selectable_stdin()
+    if fd is None:  # Windows console, or stdin replaced: plain input()
+        return _is_yes(_input_line())
+    print(">>> ", end="", flush=True)
+    answer = _read_answer(fd, stopped, CONSENT_TIMEOUT)
+    return answer is not None and _is_yes(answer)
 
 
 class WebProfileXMLRPCServer(XMLRPCServer):
@@ -161,6 +233,7 @@ class _WebProfile:
         self._dialog = dialog
         self._lock = threading.Lock()
         self._consent_lock = threading.Lock()
+        self._closing = threading.Event()
         self._callbacks: Dict[str, _Callbacks] = {}
         self.server = WebProfileXMLRPCServer(("127.0.0.1", port), pool_size=pool_size,
                                              name="SAMPWebProfile")
@@ -184,6 +257,7 @@ class _WebProfile:
         self.server.start()
 
     def stop(self, timeout: float) -> bool:
+        self._closing.set()  # pending consent requests are refused
         with self._lock:
             waiters = [w for cb in self._callbacks.values() for w in cb.waiters]
             self._callbacks.clear()
@@ -236,27 +310,48 @@ class _WebProfile:
             self.port, result["samp.private-key"])
         return result
 
+    def _stopped(self) -> bool:
+        return self._closing.is_set() or self._hub._stopping.is_set()
+
     def _ask_consent(self, request: Tuple[Any, Any, str]) -> bool:
-        with self._consent_lock:
-            if self._dialog is None:
-                answer: "queue.Queue[bool]" = queue.Queue(1)
-                web_profile_text_dialog(request, answer)
-                return answer.get_nowait()
-            while True:  # drop a stale answer
-                try:
-                    self._dialog.queue_result.get_nowait()  # type: ignore[attr-defined]
-                except queue.Empty:
-                    break
-            self._dialog.queue_request.put(request)  # type: ignore[attr-defined]
-            try:
-                return bool(self._dialog.queue_result.get(  # type: ignore[attr-defined]
-                    timeout=CONSENT_TIMEOUT))
-            except queue.Empty:
-                try:
-                    self._dialog.queue_request.get_nowait()  # type: ignore[attr-defined]
-                except queue.Empty:
-                    pass
+        deadline = time.monotonic() + CONSENT_TIMEOUT
+        # One request at a time; a waiting one gives up when the hub stops.
+        while not self._consent_lock.acquire(timeout=_STOP_CHECK_INTERVAL):
+            if self._stopped() or time.monotonic() > deadline:
                 return False
+        try:
+            if self._stopped():
+                return False
+            if self._dialog is None:
+                return _console_consent(request, self._stopped)
+            return self._ask_dialog(request, deadline)
+        finally:
+            self._consent_lock.release()
+
+    def _ask_dialog(self, request: Tuple[Any, Any, str], deadline: float) -> bool:
+        dialog: Any = self._dialog
+        while True:  # drop a stale answer
+            try:
+                dialog.queue_result.get_nowait()
+            except queue.Empty:
+                break
+        dialog.queue_request.put(request)
+        try:
+            while not self._stopped():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    return bool(dialog.queue_result.get(
+                        timeout=min(_STOP_CHECK_INTERVAL, left)))
+                except queue.Empty:
+                    continue
+            return False
+        finally:
+            try:  # a request never shown is withdrawn
+                dialog.queue_request.get_nowait()
+            except queue.Empty:
+                pass
 
     # -- reverse callbacks ----------------------------------------------------------
     def _allow_reverse_callbacks(self, private_key: Any, allow: Any) -> str:

@@ -5,7 +5,10 @@ process on loopback, each with its own hub and a private lockfile under a
 temporary HOME. Printed: operations per second for each stack (best of
 ``--repeat`` alternating runs, to damp the noise of a shared machine) and the
 ratio samp_compat / astropy.samp. The exit status is 1 if a ratio misses its
-target.
+target. Both stacks hand each round trip across several threads; on a
+multi-core machine their rates vary from run to run with how the scheduler
+spreads those threads over the cores (cross-core wake-ups cost more), so
+``--pin`` runs the whole process on one CPU for repeatable numbers.
 """
 import argparse
 import os
@@ -151,7 +154,16 @@ def main(argv=None):
                         help="multiply every operation count by this factor")
     parser.add_argument("--repeat", type=int, default=3,
                         help="alternate the two stacks this many times; the best rate counts")
+    parser.add_argument("--pin", action="store_true",
+                        help="run on one CPU (where os.sched_setaffinity exists): the rates "
+                             "of threaded stacks then no longer depend on where the "
+                             "scheduler places their threads")
     args = parser.parse_args(argv)
+    if args.pin:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        else:
+            print("--pin: not supported on this platform; running unpinned")
     import logging
     _load("astropy")  # astropy installs its own logger class first
     logging.getLogger("astropy").setLevel(logging.WARNING)

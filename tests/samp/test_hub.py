@@ -6,7 +6,7 @@ import xmlrpc.client
 
 import pytest
 
-from samp_compat.errors import SAMPHubError
+from samp_compat.errors import SAMPHubError, SAMPWarning
 from samp_compat.hub import SAMPHubServer
 from samp_compat.lockfile import read_lockfile
 
@@ -147,12 +147,22 @@ def test_starting_twice_raises(hub):
         hub.start()
 
 
-def test_second_hub_on_a_live_lockfile_refuses_to_start(make_hub, private_env):
-    make_hub(lockfile=str(private_env / "shared"))
-    other = SAMPHubServer(lockfile=str(private_env / "shared"), web_profile=False)
-    with pytest.warns(Warning), pytest.raises(SAMPHubError):
+def test_second_hub_on_a_live_lockfile_warns_and_runs_without_lockfile(make_hub, private_env):
+    path = str(private_env / "shared")
+    first = make_hub(lockfile=path)
+    other = SAMPHubServer(lockfile=path, web_profile=False)
+    with pytest.warns(SAMPWarning, match="Another SAMP Hub is already running. "
+                                         "Start-up process aborted."):
         other.start()
+    try:
+        assert other.is_running
+        assert read_lockfile(path)["samp.secret"] == first.params["samp.secret"]
+        with hub_proxy(other.params["samp.hub.xmlrpc.url"]) as proxy:
+            assert proxy.samp.hub.ping() == "1"
+    finally:
+        other.stop()
     assert not other.is_running
+    assert read_lockfile(path)["samp.secret"] == first.params["samp.secret"]
 
 
 def test_hub_restarts_after_stop(private_env):

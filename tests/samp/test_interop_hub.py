@@ -5,7 +5,7 @@ import warnings
 
 import pytest
 
-from _hub_support import WAIT, make_hub, private_env  # noqa: F401
+from _hub_support import WAIT, hub_proxy, make_hub, private_env  # noqa: F401
 from test_web_profile import AutoDialog
 
 pytestmark = pytest.mark.interop
@@ -208,5 +208,21 @@ def test_astropy_web_client_through_the_web_profile(hub, connect):
         assert response["samp.result"] == {"got": "2"}
         assert standard.get_metadata(web.get_public_id())["samp.name"] == "web peer"
     finally:
-        if web.is_connected:
-            web.disconnect()
+        leave_web_client(web, hub)
+
+
+def leave_web_client(web, hub):
+    """Stop astropy's web client, then unregister it with a bounded call.
+
+    Its polling thread calls ``pullCallbacks(key, 0)`` back to back while
+    holding its registration lock, which ``disconnect()`` needs too; on a busy
+    machine ``disconnect()`` can wait for that lock indefinitely. Stopping the
+    thread first (bounded join) and unregistering through our own proxy avoids it.
+    """
+    if not web.client.is_running:
+        return
+    key = web.client.get_private_key() if web.client.is_registered else None
+    web.client.stop(WAIT)  # the thread leaves its loop and closes its hub proxy
+    if key is not None:
+        with hub_proxy("http://127.0.0.1:%d/" % hub._web_port) as proxy:
+            proxy.samp.webhub.unregister(key)

@@ -1,7 +1,9 @@
 """Web Profile: consent, samp.webhub.* calls, reverse callbacks, CORS, policy files, translator."""
 import http.client
+import os
 import queue
 import socket
+import sys
 import threading
 import time
 import xmlrpc.client
@@ -260,3 +262,103 @@ def test_stop_refuses_a_registration_waiting_for_consent(make_hub):
     caller.join(WAIT)
     assert time.monotonic() - start < WAIT and not caller.is_alive()
     assert outcome.get("code") == 403 or "error" in outcome
+
+
+class PromptWatch:
+    """Stands for sys.stdout; ``shown`` is set once the consent prompt is written."""
+
+    def __init__(self):
+        self.text = []
+        self.shown = threading.Event()
+
+    def write(self, data):
+        self.text.append(data)
+        if ">>> " in "".join(self.text):
+            self.shown.set()
+        return len(data)
+
+    def flush(self):
+        pass
+
+
+@pytest.fixture
+def console(monkeypatch):
+    """``install()`` puts a pipe as stdin (the write end is returned) and a watched stdout.
+
+    Called from the test body: output capturing resets sys.stdin and
+    sys.stdout between fixture setup and the test.
+    """
+    if os.name != "posix":
+        pytest.skip("the console prompt waits on stdin with select() only on POSIX")
+    read_fd, write_fd = os.pipe()
+    stdin = os.fdopen(read_fd, "r")
+    watch = PromptWatch()
+
+    def install():
+        monkeypatch.setattr(sys, "stdin", stdin)
+        monkeypatch.setattr(sys, "stdout", watch)
+        return write_fd, watch
+    yield install
+    os.close(write_fd)
+    stdin.close()
+
+
+def start_registration(hub, outcome):
+    def register():
+        with web_proxy(hub) as proxy:
+            try:
+                outcome["reg"] = proxy.samp.webhub.register({"samp.name": "webapp"})
+            except xmlrpc.client.Fault as fault:
+                outcome["code"] = fault.faultCode
+            except OSError as exc:
+                outcome["error"] = exc
+    caller = threading.Thread(target=register)
+    caller.start()
+    return caller
+
+
+def test_stop_ends_a_pending_console_prompt_without_leaving_a_thread(make_hub, console):
+    write_fd, watch = console()
+    hub = make_hub(web_profile=True, web_port=0)
+    outcome = {}
+    caller = start_registration(hub, outcome)
+    try:
+        assert watch.shown.wait(WAIT)
+        start = time.monotonic()
+        hub.stop()
+        assert time.monotonic() - start < 5
+        caller.join(WAIT)
+        assert not caller.is_alive()
+        assert outcome.get("code") == 403 or "error" in outcome
+        assert not [t for t in threading.enumerate() if t.name.startswith("SAMPWebProfile")]
+    finally:
+        caller.join(WAIT)
+
+
+def test_console_answer_yes_through_stdin_registers(make_hub, console):
+    write_fd, watch = console()
+    hub = make_hub(web_profile=True, web_port=0)
+    outcome = {}
+    caller = start_registration(hub, outcome)
+    try:
+        assert watch.shown.wait(WAIT)
+        os.write(write_fd, b"yes\n")
+    finally:
+        caller.join(WAIT)
+    assert not caller.is_alive()
+    assert outcome["reg"]["samp.self-id"].startswith("cli#")
+    with web_proxy(hub) as proxy:
+        proxy.samp.webhub.unregister(outcome["reg"]["samp.private-key"])
+
+
+def test_console_answer_no_through_stdin_is_fault_403(make_hub, console):
+    write_fd, watch = console()
+    hub = make_hub(web_profile=True, web_port=0)
+    outcome = {}
+    caller = start_registration(hub, outcome)
+    try:
+        assert watch.shown.wait(WAIT)
+        os.write(write_fd, b"no\n")
+    finally:
+        caller.join(WAIT)
+    assert outcome.get("code") == 403

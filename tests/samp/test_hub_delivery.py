@@ -1,0 +1,257 @@
+"""The hub's callbacks to clients over kept-alive HTTP/1.1 connections, against raw peers."""
+import socket
+import threading
+import time
+import xmlrpc.client
+
+import pytest
+
+from samp_compat import _hub_delivery
+
+from _hub_support import WAIT, hub_proxy, make_hub, private_env  # noqa: F401
+
+MSG = {"samp.mtype": "test.msg", "samp.params": {"a": "1"}}
+OK = xmlrpc.client.dumps(("",), methodresponse=True).encode()
+OK_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n"
+               % len(OK)) + OK
+
+
+class CallbackPeer:
+    """A client's callback address made of raw sockets.
+
+    ``action(connection_number, method)`` decides what happens to each
+    request: ``"answer"`` (keep the connection), ``"hang"`` (read, never
+    answer) or ``"close"`` (close without answering). Every request (after
+    its answer, if any) and every connection the hub closes is recorded.
+    """
+
+    def __init__(self, action):
+        self.action = action
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = "http://127.0.0.1:%d/" % self.sock.getsockname()[1]
+        self.requests = []   # (connection number, method name)
+        self.hub_closed = []  # connection numbers the hub closed
+        self.connections = []
+        self.cond = threading.Condition()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._accept, name="CallbackPeer")]
+        self._threads[0].start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.cond:
+                if self._stop.is_set():
+                    conn.close()
+                    return
+                self.connections.append(conn)
+                number = len(self.connections)
+                thread = threading.Thread(target=self._serve, args=(conn, number),
+                                          name="CallbackPeer")
+                self._threads.append(thread)
+            thread.start()
+
+    def _read_request(self, conn, buf):
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None, buf
+            buf += chunk
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        length = int([line for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")][0].split(b":")[1])
+        while len(rest) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None, b""
+            rest += chunk
+        return xmlrpc.client.loads(rest[:length])[1], rest[length:]
+
+    def _serve(self, conn, number):
+        buf = b""
+        try:
+            while True:
+                method, buf = self._read_request(conn, buf)
+                if method is None:
+                    self._record(self.hub_closed, number)
+                    return
+                action = self.action(number, method)
+                if action == "answer":
+                    conn.sendall(OK_RESPONSE)
+                self._record(self.requests, (number, method))
+                if action == "close":
+                    return
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def _record(self, target, item):
+        with self.cond:
+            target.append(item)
+            self.cond.notify_all()
+
+    def wait(self, predicate, timeout=WAIT):
+        with self.cond:
+            return self.cond.wait_for(predicate, timeout)
+
+    def close(self):
+        with self.cond:
+            self._stop.set()
+            threads = list(self._threads)
+            for conn in self.connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        # Wake the accepting thread with one last connection.
+        socket.create_connection(self.sock.getsockname(), timeout=WAIT).close()
+        for thread in threads:
+            thread.join(WAIT)
+            assert not thread.is_alive()
+        self.sock.close()
+
+
+@pytest.fixture
+def make_peer():
+    peers = []
+
+    def make(action):
+        peer = CallbackPeer(action)
+        peers.append(peer)
+        return peer
+    yield make
+    for peer in peers:
+        peer.close()
+
+
+class Registered:
+    """A client registered with ``hub`` whose callbacks go to ``url``."""
+
+    def __init__(self, hub, url):
+        self.proxy = hub_proxy(hub.params["samp.hub.xmlrpc.url"])
+        self.hub = self.proxy.samp.hub
+        reg = self.hub.register(hub.params["samp.secret"])
+        self.key, self.id = reg["samp.private-key"], reg["samp.self-id"]
+        if url is not None:
+            self.hub.setXmlrpcCallback(self.key, url)
+            self.hub.declareSubscriptions(self.key, {"test.msg": {}})
+
+    def registered(self, other_id):
+        return other_id in self.hub.getRegisteredClients(self.key)
+
+    def close(self):
+        try:
+            self.hub.unregister(self.key)
+        except (xmlrpc.client.Fault, OSError):
+            pass
+        self.proxy("close")()
+
+
+@pytest.fixture
+def pair(make_hub):
+    """``make(url)`` -> (sender, receiver) registered with a fresh hub."""
+    made = []
+
+    def make(url, **hub_kw):
+        hub = make_hub(**hub_kw)
+        sender, receiver = Registered(hub, None), Registered(hub, url)
+        made.extend([receiver, sender])
+        return hub, sender, receiver
+    yield make
+    for client in made:
+        client.close()
+
+
+def wait_until(condition, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        threading.Event().wait(0.02)
+    return True
+
+
+def test_notifications_share_one_kept_alive_connection(make_peer, pair):
+    peer = make_peer(lambda number, method: "answer")
+    hub, sender, receiver = pair(peer.url)
+    for count in range(1, 4):
+        sender.hub.notify(sender.key, receiver.id, MSG)
+        assert peer.wait(lambda: len(peer.requests) == count)
+        assert hub._deliverer.drain(WAIT)  # the response is read: the connection is free
+    assert peer.requests == [(1, "samp.client.receiveNotification")] * 3
+
+
+def test_stale_kept_alive_connection_is_retried_once_on_a_fresh_one(make_peer, pair):
+    # The client answers on its first connection, then drops it while idle.
+    peer = make_peer(lambda number, method: "answer")
+    hub, sender, receiver = pair(peer.url)
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: len(peer.requests) == 1)
+    assert hub._deliverer.drain(WAIT)  # the response is read: the connection is idle
+    peer.connections[0].shutdown(socket.SHUT_RDWR)
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: len(peer.requests) == 2)
+    assert peer.requests[1] == (2, "samp.client.receiveNotification")
+    assert len(peer.connections) == 2
+    assert sender.registered(receiver.id)
+
+
+def test_client_closing_a_fresh_connection_is_unregistered_without_resending(make_peer, pair):
+    peer = make_peer(lambda number, method: "close")
+    hub, sender, receiver = pair(peer.url)
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert wait_until(lambda: not sender.registered(receiver.id))
+    assert len(peer.requests) == 1
+
+
+def test_refused_connection_unregisters_the_client(pair):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    url = "http://127.0.0.1:%d/" % closed.getsockname()[1]
+    closed.close()  # nothing listens there any more
+    hub, sender, receiver = pair(url)
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert wait_until(lambda: not sender.registered(receiver.id))
+
+
+def test_hanging_delivery_is_interrupted_when_the_client_unregisters(make_peer, pair):
+    peer = make_peer(lambda number, method: "hang")
+    hub, sender, receiver = pair(peer.url)
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: len(peer.requests) == 1)
+    start = time.monotonic()
+    receiver.hub.unregister(receiver.key)
+    assert peer.wait(lambda: peer.hub_closed == [1])
+    assert time.monotonic() - start < _hub_delivery.DELIVERY_TIMEOUT / 2
+    assert hub._deliverer.drain(WAIT)
+    assert len(peer.requests) == 1  # not sent again
+
+
+def test_hanging_delivery_is_interrupted_when_the_hub_stops(make_peer, pair):
+    peer = make_peer(lambda number, method: "hang")
+    hub, sender, receiver = pair(peer.url)
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: len(peer.requests) == 1)
+    start = time.monotonic()
+    hub.stop()
+    assert time.monotonic() - start < _hub_delivery.DELIVERY_TIMEOUT / 2
+    assert peer.wait(lambda: peer.hub_closed == [1])
+    assert not [t for t in threading.enumerate() if t.name.startswith("SAMPHubDelivery")]
+
+
+def test_unanswered_delivery_times_out_and_keeps_the_client(make_peer, pair, monkeypatch):
+    monkeypatch.setattr(_hub_delivery, "DELIVERY_TIMEOUT", 0.5)
+    peer = make_peer(lambda number, method: "hang" if number == 1 else "answer")
+    hub, sender, receiver = pair(peer.url)
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: peer.hub_closed == [1])
+    assert len(peer.requests) == 1  # a timeout is not retried
+    assert sender.registered(receiver.id)
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: peer.requests[-1:] == [(2, "samp.client.receiveNotification")])
