@@ -228,6 +228,11 @@ class MessageManager:
         return self._complete
 
     # -- encoders --------------------------------------------------------
+    # The JSON helpers under their old names: ``json.dumps(obj, ensure_ascii=False)``
+    # encoded, and decoding into ``OrderedDict`` objects.
+    _json_encode = staticmethod(_json_encode)
+    _json_decode = staticmethod(_json_decode)
+
     @classmethod
     def create_message(cls, content_bytes: bytes, content_type: str, message_type: str,
                        content_encoding: str = "utf-8",

@@ -6,7 +6,7 @@ Part of ``messaging``; no sockets here, only files.
 import importlib
 import os
 import tempfile
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 
 def _import_sibling(name: str) -> Any:
@@ -124,6 +124,46 @@ class _FileFrame:
                               % (self.name, self._left))
         self._left -= len(data)
         return data
+
+    def __len__(self) -> int:
+        return len(self.header) + self.size
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[int, bytes]:
+        """Bytes of the frame by index or slice, as if it were the ``bytes`` of a whole frame.
+
+        Legacy code may look at a queued frame (``data[:256]`` in a log
+        line); the file is read without moving the position used for sending.
+        """
+        positions = range(len(self))[index]  # IndexError / TypeError as for bytes
+        if isinstance(positions, int):
+            return self._read_range(positions, positions + 1)[0]
+        if not positions:
+            return b""
+        low, high = min(positions[0], positions[-1]), max(positions[0], positions[-1]) + 1
+        data = self._read_range(low, high)
+        if positions.step == 1:
+            return data
+        return bytes(data[i - low] for i in positions)
+
+    def _read_range(self, low: int, high: int) -> bytes:
+        header_length = len(self.header)
+        parts = [self.header[low:high]]
+        start, stop = max(low - header_length, 0), max(high - header_length, 0)
+        if stop > start:
+            parts.append(self._pread(start, stop - start))
+        return b"".join(parts)
+
+    def _pread(self, offset: int, length: int) -> bytes:
+        try:
+            return os.pread(self._file.fileno(), length, offset)
+        except (AttributeError, OSError, ValueError):  # no pread, or the file is closed
+            pass
+        try:
+            with open(self.name, "rb") as again:
+                again.seek(offset)
+                return again.read(length)
+        except OSError:
+            return b""
 
     def rewind(self) -> None:
         self._file.seek(0)

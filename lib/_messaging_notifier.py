@@ -65,6 +65,7 @@ class NotifierSock(Singleton):
         self._lock = threading.Lock()
         self._wakers: Dict[int, Tuple[Any, Any]] = {}  # id(selector) -> (selector, WakeupSocket)
         self._last: Any = None
+        self._by_thread: Dict[int, Any] = {}  # thread ident -> the WakeupSocket it registered
 
     def init(self, selector: Any, port: int = 26000) -> None:
         """Register a wake-up socket with ``selector`` (again for the same selector: no-op).
@@ -87,11 +88,17 @@ class NotifierSock(Singleton):
                 raise
             self._wakers[id(selector)] = (selector, waker)
             self._last = waker
+            self._by_thread[threading.get_ident()] = waker
         logger.info("Notify socket: selector registered")
 
     def get_sock(self) -> Optional[socket.socket]:
-        """Return the receiving socket registered last, or None before :meth:`init`."""
-        waker = self._last
+        """Return the receiving socket of the calling thread's :meth:`init` (else the last one).
+
+        A loop that called ``init`` finds its own socket among its selector's
+        keys, also when other loops of the process were initialised later.
+        None before :meth:`init`.
+        """
+        waker = self._by_thread.get(threading.get_ident(), self._last)
         return None if waker is None else waker.recv_socket
 
     def notify(self) -> None:
@@ -127,6 +134,8 @@ class NotifierSock(Singleton):
             entry = self._wakers.pop(id(selector), None)
             if entry is not None and self._last is entry[1]:
                 self._last = None
+            if entry is not None:
+                self._by_thread = {k: w for k, w in self._by_thread.items() if w is not entry[1]}
         if entry is not None:
             _unregister_quietly(entry[0], entry[1].recv_socket)
             entry[1].close()
@@ -137,6 +146,7 @@ class NotifierSock(Singleton):
             entries = list(self._wakers.values())
             self._wakers.clear()
             self._last = None
+            self._by_thread.clear()
         for selector, waker in entries:
             _unregister_quietly(selector, waker.recv_socket)
             waker.close()

@@ -5,6 +5,7 @@ import os
 import queue
 import socket
 import threading
+import tracemalloc
 
 import pytest
 
@@ -149,6 +150,36 @@ def test_unknown_action_and_request_are_logged_and_connection_lives(pair):
     assert "Request no-such-request does not exist!" in warnings
 
 
+
+def test_raising_response_callback_is_logged_and_connection_lives(pair):
+    client, server_end = pair
+
+    def broken(connection, value):
+        raise RuntimeError("response callback failed on purpose")
+    with LogWatcher() as log:
+        client.get_response("twice", broken, (5,))
+        log.wait_for("response callback failed on purpose", logging.ERROR)
+    assert request(client, "twice", 4).result(WAIT) == 8
+
+
+@pytest.mark.parametrize("request_id, requested_value", [("no-such-id", "twice"), (None, "other")])
+def test_unexpected_response_is_logged_and_dropped(pair, request_id, requested_value):
+    client, server_end = pair
+    pending = client.get_response("unanswered", None) if request_id is None else request_id
+    with LogWatcher() as log:
+        server_end._send(MessageManager.create_response(requested_value, pending, 1))
+        log.wait_for("Unexpected response!", logging.WARNING)
+    assert (pending in client._request_queue) == (request_id is None)  # still waits for its own
+    assert request(client, "twice", 6).result(WAIT) == 12
+
+
+def test_unknown_message_type_is_ignored_and_connection_lives(pair):
+    client, server_end = pair
+    with LogWatcher() as log:
+        server_end._send(MessageManager.create_message(b"{}", "json", "status"))
+        log.wait_for("Unknown message-type", logging.WARNING)
+    assert request(client, "twice", 7).result(WAIT) == 14
+
 def test_request_ids_are_unique_strings_per_connection(pair):
     client, server_end = pair
     ids = [client.get_response("twice", None, (i,)) for i in range(3000)]
@@ -171,6 +202,26 @@ def test_sends_from_many_threads_are_never_stalled(pair):
     assert sorted(f.result(WAIT) for f in results) == sorted(
         2 * (k * 1000 + i) for k in range(4) for i in range(100))
 
+
+
+def test_file_transfer_streams_without_holding_the_file_in_memory(pair, tmp_path):
+    """Sending and receiving 16 MiB allocates far less than the file (upstream: twice the file)."""
+    client, server_end = pair
+    size = 16 * 1024 * 1024
+    src, dest = tmp_path / "big.bin", tmp_path / "copy.bin"
+    with open(src, "wb") as f:
+        f.truncate(size)
+    arrived = queue.Queue()
+    tracemalloc.start()
+    try:
+        client.send_file(str(src), str(dest))
+        client.get_response("twice", lambda c, value: arrived.put(value), (1,))  # after the file
+        assert arrived.get(timeout=WAIT) == 2
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert os.path.getsize(dest) == size
+    assert peak < size // 4
 
 def test_close_from_another_thread_disconnects_the_peer(server, pair):
     loop, port, connected, gone = server

@@ -143,6 +143,23 @@ def test_reconnect_resends_pending_requests_with_their_arguments(node, peers):
     assert answer.result(WAIT) == 42
 
 
+
+def test_reconnect_resends_a_pending_file_pull_with_its_path(node, peers, tmp_path):
+    peer = peers("server")
+    port = peer.first_line()["port"]
+    loop = node()
+    loop.start()
+    remote = tmp_path / "remote.bin"
+    remote.write_bytes(ALL_BYTES_MIB)
+    local = tmp_path / "local.bin"
+    got = queue.Queue()
+    connection = messaging.ConnectionManager()
+    connection.get_file(str(remote), str(local),  # not connected yet: kept pending
+                        callback=lambda c, value, filepath: got.put((value, filepath)))
+    loop.connect("127.0.0.1", port, connection)
+    assert got.get(timeout=WAIT) == (True, str(local))
+    assert local.read_bytes() == ALL_BYTES_MIB
+
 def test_both_import_styles_work():
     peer = PeerProcess("importcheck")
     result = peer.first_line()
