@@ -40,6 +40,13 @@ _UNKNOWN_REQUEST = 2   # an even Service-ID of no registered service
 
 _Callback = Tuple[Callable[..., Any], tuple, dict]
 
+# What a comm instance may hand to the data callback as a frame.
+_FRAME_TYPES = (bytes, bytearray, memoryview)
+
+# States in which a new handshake of our own is not started.
+_OWN_HANDSHAKE_STATES = (AUTH_STATE_SEED_REQUESTED, AUTH_STATE_KEY_TRANSFERRED,
+                         AUTH_STATE_TRUSTED_CONNECTION)
+
 
 class _Route(NamedTuple):
     """How messages with one (service_id, data_id) are handled.
@@ -164,8 +171,14 @@ class _Peer:
         self._set_channel_name(self.proto._channel_name)
         self.proto._peer_disconnected(self)
 
-    def _on_frame(self, frame: bytes) -> None:
+    def _on_frame(self, frame: Any) -> None:
         proto = self.proto
+        if not isinstance(frame, _FRAME_TYPES):
+            # A comm instance that calls its data callback with itself: the
+            # frame is taken with its receive().
+            frame = frame.receive()
+            if frame is None:
+                return
         try:
             msg = proto._decode_frame(frame)
         except ChecksumError as exc:
@@ -212,11 +225,12 @@ class _Peer:
     def _refused_untrusted(self, msg: data_storage, kind: int, response_sid: int) -> bool:
         """Refuse a message that needs authentification; False if it is handled anyway.
 
-        A refused request is answered with STATUS_AUTH_REQUIRED. A message
-        carrying STATUS_AUTH_REQUIRED (the peer's refusal) is handled.
+        A refused request (of an unknown service too) is answered with
+        STATUS_AUTH_REQUIRED. A message carrying STATUS_AUTH_REQUIRED (the
+        peer's refusal) is handled.
         """
         service_id, data_id = msg["service_id"], msg["data_id"]
-        if kind == _REQUEST:
+        if kind == _REQUEST or (kind == _UNKNOWN_REQUEST and msg["status"] == STATUS_OKAY):
             self.logger.warning("RX: service_id %s, data_id %s needs authentification: "
                                 "answered with status %s", service_id, data_id, STATUS_AUTH_REQUIRED)
             self._respond(msg, response_sid, STATUS_AUTH_REQUIRED, None)
@@ -261,10 +275,17 @@ class _Peer:
 
     # -- authentification -----------------------------------------------------------
     def start_authentification(self, timeout: float) -> bool:
-        """Send the seed request; False if it could not be sent."""
+        """Send the seed request; False if it could not be sent.
+
+        A handshake in progress (e.g. one of ``auto_auth``) is left to finish
+        and a trusted connection stays trusted: a second seed request would
+        make the peer drop the seed that the first key answers.
+        """
         with self.proto._cond:
+            if self.auth_state in _OWN_HANDSHAKE_STATES:
+                return True
             self.seed = None
-        self._set_auth_state(AUTH_STATE_SEED_REQUESTED)
+            self._set_auth_state(AUTH_STATE_SEED_REQUESTED)
         if not self.send(SID_AUTH_REQUEST, DID_AUTH_SEED, None, timeout=timeout):
             self._set_auth_state(AUTH_STATE_UNTRUSTED_CONNECTION)
             return False

@@ -78,7 +78,8 @@ class pure_json_protocol:
     The comm instance needs at least: ``init_channel_name()``, ``IS_CLIENT``,
     ``is_connected()``, ``reconnect()``, ``register_callback()``,
     ``register_connect_callback()``, ``register_disconnect_callback()`` and
-    ``send()``. A comm instance that also has
+    ``send()``. Its data callback gets a frame's bytes, or the comm instance
+    itself, whose ``receive()`` then gives the frame. A comm instance that also has
     ``register_connection_callback()`` (like :class:`sockproto.tcp.tcp_server_stp`)
     serves many connections; the protocol then keeps the authentification
     state and channel name per connection. A callback's response goes to the
@@ -318,7 +319,7 @@ class pure_json_protocol:
 
     # -- callbacks and messages --------------------------------------------------------
     def register_callback(self, service_id: Optional[int], data_id: Optional[int],
-                          callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+                          callback: Optional[Callable[..., Any]], *args: Any, **kwargs: Any) -> None:
         """This method registers a callback for the given parameters.
 
         Giving None means that all Service-IDs or all Data-IDs are used. The
@@ -333,19 +334,23 @@ class pure_json_protocol:
             The Service-ID for the message. See the constants ``SID_*``.
         data_id : int or None
             The Data-ID for the message.
-        callback : callable
+        callback : callable or None
             Called as ``callback(msg, *args, **kwargs)`` with the received
             :class:`data_storage`. For a request of a registered service it
             returns ``(response_status, response_data)``, sent back with the
-            response Service-ID and the same Data-ID.
+            response Service-ID and the same Data-ID. None removes the
+            callback registered for this pair.
         *args, **kwargs
             Further arguments for the callback.
         """
         with self._lock:
-            if (service_id, data_id) in self._callbacks:
-                self.logger.warning("callback for service_id %s, data_id %s replaced",
-                                    service_id, data_id)
-            self._callbacks[(service_id, data_id)] = (callback, args, kwargs)
+            if callback is None:
+                self._callbacks.pop((service_id, data_id), None)
+            else:
+                if (service_id, data_id) in self._callbacks:
+                    self.logger.warning("callback for service_id %s, data_id %s replaced",
+                                        service_id, data_id)
+                self._callbacks[(service_id, data_id)] = (callback, args, kwargs)
             self._routes = {}
 
     def send(self, service_id: int, data_id: int, data: Any, status: int = STATUS_OKAY,
@@ -443,6 +448,8 @@ class pure_json_protocol:
 
         It requests a seed, sends the key made from seed and secret, and
         waits for the peer's feedback. Client and server need the same secret.
+        A handshake already in progress (e.g. started by ``auto_auth``) is
+        waited for instead of started again; a trusted connection stays so.
 
         Parameters
         ----------

@@ -72,12 +72,18 @@ def test_request_before_authentification_is_answered_auth_required(make_pair, pr
     assert response.get_data() is None
 
 
-def test_client_without_secret_gets_auth_required(make_pair):
-    client, server = make_pair(server={"secret": SECRET})
+def test_client_without_secret_gets_auth_required(make_pair, protocol_class):
+    client, server = make_pair(protocol_class, server={"secret": SECRET})
     _answer(server)
     client.send(SID_READ_REQUEST, 0, None)
     assert client.receive(SID_READ_RESPONSE, 0, timeout=WAIT).get_status() == STATUS_AUTH_REQUIRED
     assert server.receive(SID_READ_REQUEST, 0, timeout=0.05) is None
+
+
+def test_request_of_unknown_service_before_authentification_is_answered_auth_required(make_pair):
+    client, server = make_pair(server={"secret": SECRET})
+    client.send(70, 1, None)
+    assert client.receive(71, 1, timeout=WAIT).get_status() == STATUS_AUTH_REQUIRED
 
 
 def test_whitelisted_message_needs_no_authentification(make_pair):
@@ -105,6 +111,34 @@ def test_auto_auth_authentificates_after_connect(make_pair, protocol_class):
     assert server._wait_for(server.check_authentification_state, WAIT)
 
 
+def test_authentificate_after_auto_auth_succeeds(make_pair, protocol_class):
+    client, server = make_pair(protocol_class, client={"secret": SECRET, "auto_auth": True},
+                               server={"secret": SECRET})
+    assert client.authentificate(timeout=WAIT) is True
+    assert client.authentificate(timeout=WAIT) is True
+    assert server._wait_for(server.check_authentification_state, WAIT)
+
+
+def test_authentificate_joins_the_handshake_in_progress(make_comms):
+    client_comm, server_comm = make_comms()
+    server = RawPeer(server_comm)
+    client = pure_json_protocol(client_comm, secret=SECRET, auto_auth=True)
+    assert server.receive_where(SID_AUTH_REQUEST, DID_AUTH_SEED) is not None
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(client.authentificate(timeout=WAIT)))
+    waiter.start()
+    try:
+        server.send(SID_AUTH_RESPONSE, DID_AUTH_SEED, "ab12")
+        key_request = server.receive()
+        assert (key_request.get_service_id(), key_request.get_data_id(), key_request.get_data()) == \
+            (SID_AUTH_REQUEST, DID_AUTH_KEY, auth_key("ab12", SECRET.encode()))
+        server.send(SID_AUTH_RESPONSE, DID_AUTH_KEY, True)
+    finally:
+        waiter.join(WAIT)
+    assert results == [True]
+    assert server.receive(timeout=0.05) is None  # no second seed request
+
+
 def test_auto_auth_without_secret_does_nothing(make_pair):
     client, server = make_pair(client={"auto_auth": True})
     assert client.connection_established()
@@ -121,16 +155,17 @@ def test_server_without_secret_refuses_authentification(make_pair):
     assert client.authentificate(timeout=WAIT) is False
 
 
-def test_authentificate_times_out_without_answer(make_comms):
+def test_authentificate_times_out_without_answer(make_comms, protocol_class):
     client_comm, _raw_server = make_comms()
-    client = pure_json_protocol(client_comm, secret=SECRET)
+    client = protocol_class(client_comm, secret=SECRET)
     assert client._wait_for(client.is_connected, WAIT)
     assert client.authentificate(timeout=NO_ANSWER_TIMEOUT) is False
     assert client._peers[0].auth_state == AUTH_STATE_UNTRUSTED_CONNECTION
 
 
-def test_authentification_is_reset_on_reconnect(make_pair):
-    client, server = make_pair(client={"secret": SECRET, "auto_auth": True}, server={"secret": SECRET})
+def test_authentification_is_reset_on_reconnect(make_pair, protocol_class):
+    client, server = make_pair(protocol_class, client={"secret": SECRET, "auto_auth": True},
+                               server={"secret": SECRET})
     assert client._wait_for(client.connection_established, WAIT)
     states_at_disconnect = []
     disconnected = threading.Event()

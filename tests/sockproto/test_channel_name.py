@@ -5,35 +5,35 @@ from sockproto import DID_CHANNEL_NAME, SID_CHANNEL_NAME_REQUEST, SID_CHANNEL_NA
 from sockproto_testing import WAIT, RawPeer
 
 
-def test_names_on_both_sides_that_agree_are_kept(make_pair):
-    client, server = make_pair(client={"channel_name": "ch"}, server={"channel_name": "ch"})
+def test_names_on_both_sides_that_agree_are_kept(make_pair, protocol_class):
+    client, server = make_pair(protocol_class, client={"channel_name": "ch"}, server={"channel_name": "ch"})
     assert client.get_channel_name() == "ch"
     assert server._wait_for(lambda: server.get_channel_name() == "ch", WAIT)
 
 
-def test_server_takes_over_client_name(make_pair):
-    client, server = make_pair(client={"channel_name": "from-client"})
+def test_server_takes_over_client_name(make_pair, protocol_class):
+    client, server = make_pair(protocol_class, client={"channel_name": "from-client"})
     assert server._wait_for(lambda: server.get_channel_name() == "from-client", WAIT)
     assert client.get_channel_name() == "from-client"
 
 
-def test_client_takes_over_server_name(make_pair):
-    client, server = make_pair(server={"channel_name": "from-server"})
+def test_client_takes_over_server_name(make_pair, protocol_class):
+    client, server = make_pair(protocol_class, server={"channel_name": "from-server"})
     assert client._wait_for(lambda: client.get_channel_name() == "from-server", WAIT)
     assert server.get_channel_name() == "from-server"
 
 
-def test_conflicting_names_use_client_name_and_server_warns(make_pair, caplog):
+def test_conflicting_names_use_client_name_and_server_warns(make_pair, protocol_class, caplog):
     with caplog.at_level(logging.WARNING, logger="sockproto.protocol"):
-        client, server = make_pair(client={"channel_name": "client-name"},
+        client, server = make_pair(protocol_class, client={"channel_name": "client-name"},
                                    server={"channel_name": "server-name"})
         assert server._wait_for(lambda: server.get_channel_name() == "client-name", WAIT)
     assert client.get_channel_name() == "client-name"
     assert any("conflict" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
 
 
-def test_default_name_without_names(make_pair):
-    client, server = make_pair()
+def test_default_name_without_names(make_pair, protocol_class):
+    client, server = make_pair(protocol_class)
     assert client.get_channel_name() == "all_others"
     assert server.get_channel_name() == "all_others"
 

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 import sockproto as socket_protocol
-from sockproto import protocol
+from sockproto import memory, protocol, tcp
 
 DOCUMENTED_VALUES = {
     "AUTH_STATE_UNTRUSTED_CONNECTION": 0, "AUTH_STATE_SEED_REQUESTED": 1,
@@ -101,3 +101,31 @@ def test_data_storage_getters(getter, key):
 def test_data_storage_is_a_dict_built_from_kwargs():
     msg = socket_protocol.data_storage(status=0, service_id=10, data_id=1, data=[1])
     assert msg == {"status": 0, "service_id": 10, "data_id": 1, "data": [1]}
+
+
+def test_data_storage_signature_is_that_of_the_documentation():
+    params = inspect.signature(socket_protocol.data_storage).parameters.values()
+    assert [(p.name, p.kind) for p in params] == [
+        ("args", inspect.Parameter.VAR_POSITIONAL), ("kwargs", inspect.Parameter.VAR_KEYWORD)]
+
+
+def test_struct_json_protocol_signature():
+    params = inspect.signature(socket_protocol.struct_json_protocol).parameters.values()
+    assert [(p.name, p.kind) for p in params] == [
+        ("args", inspect.Parameter.VAR_POSITIONAL), ("kwargs", inspect.Parameter.VAR_KEYWORD)]
+
+
+COMM_INTERFACE = ["init_channel_name", "IS_CLIENT", "is_connected", "reconnect", "register_callback",
+                  "register_connect_callback", "register_disconnect_callback", "send"]
+
+
+@pytest.mark.parametrize("comm_class", [tcp.tcp_client_stp, tcp.tcp_server_stp, tcp.tcp_server_connection,
+                                        memory.memory_comm])
+def test_comm_instances_have_the_documented_comm_interface(comm_class):
+    assert [name for name in COMM_INTERFACE if not hasattr(comm_class, name)] == []
+
+
+@pytest.mark.parametrize("comm_class,is_client", [
+    (tcp.tcp_client_stp, True), (tcp.tcp_server_stp, False), (tcp.tcp_server_connection, False)])
+def test_tcp_comm_classes_tell_client_from_server(comm_class, is_client):
+    assert comm_class.IS_CLIENT is is_client

@@ -2,6 +2,7 @@
 
 Every test runs over the in-memory comm pair and over real TCP, with both protocols.
 """
+import collections
 import logging
 import threading
 
@@ -52,8 +53,8 @@ def test_messages_with_same_ids_are_received_in_order(make_pair, protocol_class)
     assert [server.receive(SID_WRITE_REQUEST, 2, timeout=WAIT).get_data() for _ in range(20)] == list(range(20))
 
 
-def test_receive_returns_none_after_timeout(make_pair):
-    client, _ = make_pair()
+def test_receive_returns_none_after_timeout(make_pair, protocol_class):
+    client, _ = make_pair(protocol_class)
     assert client.receive(SID_READ_RESPONSE, 77, timeout=0.05) is None
 
 
@@ -102,6 +103,16 @@ def test_names_of_service_data_and_status_appear_in_log(make_pair, caplog):
     assert "TX -> status: Too dark, service_id: Lamp Request, data_id: Brightness, data: 1" in caplog.text
 
 
+def test_names_given_with_a_single_service_id_appear_in_rx_log(make_pair, caplog):
+    client, server = make_pair()
+    server.add_service(60, 61, "Lamp Request", "Lamp Response")
+    server.add_data(60, 4, "Brightness")
+    with caplog.at_level(logging.INFO, logger="sockproto.protocol"):
+        client.send(60, 4, 1)
+        assert server.receive(60, 4, timeout=WAIT) is not None
+    assert "RX <- status: Okay, service_id: Lamp Request, data_id: Brightness, data: 1" in caplog.text
+
+
 def test_unknown_names_are_logged_as_numbers(make_pair, caplog):
     client, _ = make_pair()
     with caplog.at_level(logging.INFO, logger="sockproto.protocol"):
@@ -118,8 +129,8 @@ def test_callback_return_value_becomes_response(make_pair, protocol_class):
     assert response == {"status": STATUS_OKAY, "service_id": SID_READ_RESPONSE, "data_id": 1, "data": 42}
 
 
-def test_callback_gets_registration_args_and_kwargs(make_pair):
-    client, server = make_pair()
+def test_callback_gets_registration_args_and_kwargs(make_pair, protocol_class):
+    client, server = make_pair(protocol_class)
     seen = []
 
     def callback(msg, first, second, key=None):
@@ -145,11 +156,21 @@ def _register_all(prot, sid, did):
     (SID_WRITE_REQUEST, 1, "did"),
     (SID_WRITE_REQUEST, 2, "any"),
 ])
-def test_callback_priority(make_pair, sid, did, chosen):
-    client, server = make_pair()
+def test_callback_priority(make_pair, protocol_class, sid, did, chosen):
+    client, server = make_pair(protocol_class)
     _register_all(server, SID_READ_REQUEST, 1)
     client.send(sid, did, None)
     assert client.receive(sid + 1, did, timeout=WAIT).get_data() == chosen
+
+
+def test_callback_none_removes_the_registration(make_pair):
+    client, server = make_pair()
+    server.register_callback(SID_READ_REQUEST, 3, lambda msg: (STATUS_OKAY, "served"))
+    server.register_callback(SID_READ_REQUEST, 3, None)
+    client.send(SID_READ_REQUEST, 3, "x")
+    assert client.receive(SID_READ_RESPONSE, 3, timeout=WAIT).get_status() == \
+        STATUS_BUFFERING_UNHANDLED_REQUEST
+    assert server.receive(SID_READ_REQUEST, 3, timeout=WAIT).get_data() == "x"
 
 
 def test_response_callback_consumes_response(make_pair):
@@ -276,7 +297,7 @@ def test_connected_pair_reports_connection(make_pair):
     assert client.connection_established() and server.connection_established()
 
 
-def test_send_while_disconnected_returns_false(transport):
+def test_send_while_disconnected_returns_false(transport, protocol_class):
     if transport == "memory":
         from sockproto.memory import comm_pair
         client_comm, server_comm = comm_pair(connected=False)
@@ -289,10 +310,42 @@ def test_send_while_disconnected_returns_false(transport):
         client_comm = tcp_client_stp(LOOPBACK, port)  # nobody listens there
         closers = [client_comm.close]
     try:
-        client = socket_protocol.pure_json_protocol(client_comm)
+        client = protocol_class(client_comm)
         assert client.send(SID_READ_REQUEST, 0, None, timeout=0.05) is False
         assert not client.is_connected()
         assert not client.connection_established()
     finally:
         for close in closers:
             close()
+
+
+# -- comm instances of one's own ------------------------------------------------------
+class _SelfPassingComm:
+    """A comm instance that calls its data callback with itself; the frame comes from receive()."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self._frames = collections.deque()
+        self.IS_CLIENT = inner.IS_CLIENT
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def register_callback(self, callback):
+        def on_frame(frame):
+            self._frames.append(frame)
+            callback(self)
+
+        self._inner.register_callback(on_frame)
+
+    def receive(self, timeout=1):
+        return self._frames.popleft() if self._frames else None
+
+
+def test_comm_passing_itself_to_the_data_callback_works(make_comms, protocol_class):
+    client_comm, server_comm = make_comms()
+    server = protocol_class(server_comm)
+    server.register_callback(SID_READ_REQUEST, 2, lambda msg: (STATUS_OKAY, "own comm"))
+    client = protocol_class(_SelfPassingComm(client_comm))
+    assert client.send(SID_READ_REQUEST, 2, None, timeout=WAIT)
+    assert client.receive(SID_READ_RESPONSE, 2, timeout=WAIT).get_data() == "own comm"
