@@ -9,6 +9,7 @@ import argparse
 import logging
 import math
 import queue
+import signal
 import sys
 import threading
 import time
@@ -190,6 +191,11 @@ def run_demo() -> int:
         server.join(DEMO_WAIT)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    # SIGTERM stops the example server as Ctrl-C does.
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point.
 
@@ -212,6 +218,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.demo:
         return run_demo()
     server = ExampleDevice(args.host, args.port)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.start(timeout=DEMO_WAIT)
         print("Example KATCP device on %s:%d; Ctrl-C stops it." % server.bind_address[:2],

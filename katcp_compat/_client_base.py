@@ -12,7 +12,7 @@ from typing import Any, Optional, Tuple
 from lib.netutil import SelectorLoop
 
 from ._client_connection import ClientConnectionMixin, Flag
-from ._stream import MAX_MSG_SIZE, IOLoopStub, LineStream
+from ._stream import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
 from .core import (FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, AttrDict,
                    DeviceMetaclass, KatcpClientDisconnected, KatcpVersionError, Message,
                    MessageParser, ProtocolFlags)
@@ -59,6 +59,8 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
     """
 
     MAX_MSG_SIZE = MAX_MSG_SIZE
+    #: Unsent bytes above which the connection is closed (as katcp does).
+    MAX_WRITE_BUFFER_SIZE = MAX_WRITE_BUFFER_SIZE
     MAX_LOOP_LATENCY = 0.03
 
     def __init__(self, host: str, port: int, tb_limit: int = 20, logger: logging.Logger = log,
@@ -157,6 +159,19 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
     def ioloop(self) -> Optional[IOLoopStub]:
         """An object with ``add_callback(fn, *args)`` running on the I/O thread."""
         return self._ioloop_stub
+
+    @property
+    def ioloop_thread_id(self) -> Optional[int]:
+        """Identifier of the I/O thread (``threading.get_ident()`` on it), or None.
+
+        Returns
+        -------
+        ident : int or None
+            None before :meth:`start`.
+        """
+        loop = self._loop
+        thread = loop.thread if loop is not None else None
+        return thread.ident if thread is not None else None
 
     def set_ioloop(self, ioloop: Any = None) -> None:
         """Accepted for katcp 0.9 compatibility; the client runs its own loop.

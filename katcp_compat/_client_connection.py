@@ -214,7 +214,7 @@ class ClientConnectionMixin:
             sock.close()
             return
         stream = LineStream(self._loop, sock, self._on_line, self._on_stream_closed,
-                            max_line=self.MAX_MSG_SIZE, max_write=1 << 62)
+                            max_line=self.MAX_MSG_SIZE, max_write=self.MAX_WRITE_BUFFER_SIZE)
         self._stream = stream
         stream.register()
         self.last_connect_time = time.time()

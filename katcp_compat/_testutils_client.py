@@ -9,6 +9,26 @@ from .client import BlockingClient
 from .core import Message
 from .sensor import Sensor
 
+#: Seconds between checks of a polled condition.
+_POLL_PERIOD = 0.02
+
+
+def _poll(timeout: float, period: float, predicate: Callable[..., bool], *args: Any,
+          **kwargs: Any) -> bool:
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        if predicate(*args, **kwargs):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        pause.wait(min(period, max(0.0, deadline - time.monotonic())))
+
+
+def _with_value(msg: str, value: Any) -> str:
+    # A custom assertion message may hold one %r for the value read.
+    return msg % (value,) if "%r" in msg else msg
+
 
 def _native(value: Any) -> Any:
     if isinstance(value, bytes):
@@ -217,7 +237,8 @@ class BlockingTestClient(BlockingClient):
                              status: Optional[str] = None) -> None:
         """Assert a sensor's value (and optionally status)."""
         got, got_status, _ = self.get_sensor(sensorname, sensortype)
-        text = msg or "Value of sensor '%s' is %r. Expected %r." % (sensorname, got, expected)
+        text = (_with_value(msg, got) if msg else
+                "Value of sensor '%s' is %r. Expected %r." % (sensorname, got, expected))
         if sensortype == float:
             self.test.assertAlmostEqual(got, expected, places, text)
         else:
@@ -230,14 +251,16 @@ class BlockingTestClient(BlockingClient):
                                     msg: Optional[str] = None) -> None:
         """Assert a sensor's status."""
         got = self.get_sensor_status(sensorname)
-        self.test.assertEqual(got, expected_status, msg or "Status of sensor '%s' is %r. "
-                              "Expected %r." % (sensorname, got, expected_status))
+        self.test.assertEqual(got, expected_status, _with_value(msg, got) if msg else
+                              "Status of sensor '%s' is %r. Expected %r."
+                              % (sensorname, got, expected_status))
 
     def assert_sensor_not_equal(self, sensorname: str, expected: Any, sensortype: type = str,
                                 msg: Optional[str] = None, places: int = 7) -> None:
         """Assert a sensor's value differs from ``expected``."""
         got = self.get_sensor_value(sensorname, sensortype)
-        text = msg or "Value of sensor '%s' is %r. Expected a different value." % (sensorname, got)
+        text = (_with_value(msg, got) if msg else
+                "Value of sensor '%s' is %r. Expected a different value." % (sensorname, got))
         if sensortype == float:
             self.test.assertNotAlmostEqual(got, expected, places, text)
         else:
@@ -264,25 +287,33 @@ class BlockingTestClient(BlockingClient):
         -------
         ok : bool
         """
-        deadline = time.monotonic() + timeout
-        pause = threading.Event()
-        while True:
-            if predicate(*args, **kwargs):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            pause.wait(min(0.02, max(0.0, deadline - time.monotonic())))
+        return _poll(timeout, _POLL_PERIOD, predicate, *args, **kwargs)
 
     def wait_until_sensor_equals(self, timeout: float, sensorname: str, value: Any,
                                  sensortype: type = str, places: int = 7,
-                                 pollfreq: float = 0.02) -> None:
-        """Wait until a sensor has a value, else fail the test."""
+                                 pollperiod: float = 0.02) -> None:
+        """Wait until a sensor has a value, else fail the test.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait.
+        sensorname : str
+        value : object
+            The expected value.
+        sensortype : type, optional
+            Converts the sensor's value before comparing.
+        places : int, optional
+            Decimal places compared for floats.
+        pollperiod : float, optional
+            Seconds between reads of the sensor.
+        """
         def matches() -> bool:
             got = self.get_sensor_value(sensorname, sensortype)
             if sensortype == float:
                 return round(abs(got - value), places) == 0
             return got == value
-        self.test.assertTrue(self.wait_condition(timeout, matches),
+        self.test.assertTrue(_poll(timeout, pollperiod, matches),
                              "Sensor '%s' did not reach %r within %ss" % (sensorname, value, timeout))
 
     def wait_until_sensors_equal(self, timeout: float,
@@ -379,3 +410,78 @@ class BlockingTestClient(BlockingClient):
         if kwargs.get("error_equals") is not None:
             self.test.assertEqual(error, _native(kwargs["error_equals"]))
         return status, error
+
+    def test_setter_request(self, requestname: str, sensorname: str, sensortype: type = str,
+                            good: Sequence[Any] = (), bad: Sequence[Any] = (), places: int = 7,
+                            args_echo: bool = False) -> None:
+        """Check a request that sets one sensor to its argument.
+
+        Parameters
+        ----------
+        requestname : str
+        sensorname : str
+        sensortype : type, optional
+            Converts the sensor's value before comparing.
+        good : sequence, optional
+            Values the request must accept and the sensor then show.
+        bad : sequence, optional
+            Values the request must reject.
+        places : int, optional
+            Decimal places compared for floats.
+        args_echo : bool, optional
+            Also check that the reply echoes the value.
+        """
+        for value in good:
+            self.assert_request_succeeds(requestname, value, args_echo=args_echo)
+            self._wait_sensor_lag()
+            self.assert_sensor_equals(sensorname, value, sensortype, self._setter_text(
+                requestname, "parameter %r" % (value,), sensorname, value, sensortype, places),
+                places)
+        for value in bad:
+            self.assert_request_fails(requestname, value)
+
+    def test_multi_setter_request(self, requestname: str, good: Sequence[tuple] = (),
+                                  bad: Sequence[tuple] = ()) -> None:
+        """Check a request that changes several sensors.
+
+        Parameters
+        ----------
+        requestname : str
+        good : sequence of tuples, optional
+            ``(params, expected_values[, options])``: ``expected_values`` are
+            sensor tuples (see :meth:`expected_sensor_value_tuple`); options
+            may hold ``"statuses"`` (``(name, status)`` pairs) and ``"delay"``
+            (extra seconds before the sensors are read).
+        bad : sequence of tuples, optional
+            Parameter tuples the request must reject.
+        """
+        for case in good:
+            params, expected_values = case[0], case[1]
+            options = case[2] if len(case) > 2 else {}
+            self.assert_request_succeeds(requestname, *params)
+            self._wait_sensor_lag(options.get("delay", 0))
+            for name, value, stype, places in (self.expected_sensor_value_tuple(*t)
+                                               for t in expected_values):
+                self.assert_sensor_equals(name, value, stype, self._setter_text(
+                    requestname, "parameters %r" % (params,), name, value, stype, places),
+                    places)
+            for name, status in options.get("statuses", ()):
+                self.assert_sensor_status_equals(name, status, (
+                    "After request '%s' was called with parameters %r, status of sensor '%s' "
+                    "is %%r. Expected %r." % (requestname, params, name, status)))
+        for params in bad:
+            self.assert_request_fails(requestname, *params)
+
+    def _wait_sensor_lag(self, extra: float = 0.0) -> None:
+        # The device may apply a change a little after replying (test.sensor_lag).
+        lag = self._sensor_lag() + extra
+        if lag > 0:
+            time.sleep(lag)
+
+    @staticmethod
+    def _setter_text(requestname: str, called_with: str, sensorname: str, value: Any,
+                     sensortype: type, places: int) -> str:
+        return ("After request '%s' was called with %s, value of sensor '%s' is %%r. "
+                "Expected %r%s." % (requestname, called_with, sensorname, value,
+                                    " (within %d decimal places)" % places
+                                    if sensortype == float else ""))

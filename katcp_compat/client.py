@@ -16,6 +16,9 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from ._client_base import DeviceClient, address_to_string, log
 from .core import KatcpClientError, Message
+# Also importable from here, as from katcp.client.
+from .core import (DeviceMetaclass, KatcpClientDisconnected, KatcpVersionError,  # noqa: F401
+                   MessageParser, ProtocolFlags)
 
 __all__ = ["DeviceClient", "AsyncClient", "CallbackClient", "BlockingClient", "request_check",
            "address_to_string"]

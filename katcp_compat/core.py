@@ -342,6 +342,15 @@ class ExcepthookThread(netutil.ExcepthookThread):
     def _excepthook(self, hook: Optional[Callable[..., Any]]) -> None:
         self.excepthook = hook
 
+    def isAlive(self) -> bool:
+        """Whether the thread is running (the katcp 0.5 spelling of ``is_alive``).
+
+        Returns
+        -------
+        alive : bool
+        """
+        return self.is_alive()
+
 
 class AttrDict(dict):
     """A dict whose items are also attributes (``d.key is d['key']``)."""

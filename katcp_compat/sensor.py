@@ -11,6 +11,7 @@ Formatting for the wire follows KATCP v5 (and v4 with ``major=4``): see the
 table in :class:`Sensor`.
 """
 
+import builtins
 import inspect
 import threading
 import time
@@ -408,7 +409,7 @@ class Sensor:
 
     # ------------------------------------------------------------------ reading
 
-    def set(self, timestamp: float, status: int, value: Any) -> None:
+    def set(self, timestamp: builtins.float, status: int, value: Any) -> None:
         """Set the reading (no checks) and notify observers.
 
         Parameters
@@ -422,7 +423,7 @@ class Sensor:
         reading = self._current_reading = Reading(timestamp, status, value)
         self.notify(reading)
 
-    def set_value(self, value: Any, status: int = NOMINAL, timestamp: Optional[float] = None,
+    def set_value(self, value: Any, status: int = NOMINAL, timestamp: Optional[builtins.float] = None,
                   major: int = DEFAULT_KATCP_MAJOR) -> None:
         """Check a value and set it.
 

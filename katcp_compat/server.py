@@ -11,14 +11,28 @@ from ._device_server import AsyncDeviceServer, DeviceServer, construct_name_filt
 from ._server_base import SHUTDOWN_REASON, DeviceServerBase
 from ._stream import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE
 # Also importable from here, as from katcp.server.
-from .core import AsyncReply, FailReply, KatcpDeviceError, Message, MessageParser, ProtocolFlags
+from .core import (DEFAULT_KATCP_MAJOR, MS_TO_SEC_FAC, SEC_TO_MS_FAC,  # noqa: F401
+                   SEC_TS_KATCP_MAJOR, VERSION_CONNECT_KATCP_MAJOR, AsyncReply,
+                   DeviceServerMetaclass, FailReply, KatcpDeviceError, Message, MessageParser,
+                   ProtocolFlags)
+from .kattypes import (has_katcp_protocol_flags, minimum_katcp_version,  # noqa: F401
+                       request, return_reply)
+from .sampling import (SampleNone, SampleStrategy, format_inform_v4,  # noqa: F401
+                       format_inform_v5)
 
 #: katcp 0.5 name of the per-client connection object.
 ClientConnectionTCP = ClientConnection
+
+#: The requests katcp's own tests expect of a minimal device server (the
+#: standard ones plus those of the test device), as katcp defines it.
+BASE_REQUESTS = frozenset([
+    "client-list", "halt", "help", "log-level", "new-command", "raise-exception",
+    "raise-fail", "restart", "sensor-list", "sensor-sampling-clear", "sensor-value",
+    "version-list", "watchdog", "sensor-sampling"])
 
 __all__ = [
     "DeviceServerBase", "DeviceServer", "AsyncDeviceServer", "DeviceLogger",
     "ClientConnection", "ClientConnectionTCP", "ClientRequestConnection",
     "construct_name_filter",
-    "MAX_MSG_SIZE", "MAX_WRITE_BUFFER_SIZE", "SHUTDOWN_REASON",
+    "MAX_MSG_SIZE", "MAX_WRITE_BUFFER_SIZE", "SHUTDOWN_REASON", "BASE_REQUESTS",
 ]

@@ -345,3 +345,59 @@ def test_stop_returns_in_time_while_a_callback_blocks(server):
     finally:
         release.set()
         c.join(WAIT)
+
+
+def test_line_over_2_mib_from_the_device_closes_the_connection():
+    from lib.netutil import loopback_listener
+    listener = loopback_listener()
+    c = DeviceClient(*listener.getsockname(), auto_reconnect=False)
+    conn = None
+    try:
+        c.start(timeout=WAIT)
+        listener.settimeout(WAIT)
+        conn, _ = listener.accept()
+        conn.settimeout(WAIT)
+        assert c.wait_connected(WAIT)
+        try:
+            conn.sendall(b"#big " + b"x" * (c.MAX_MSG_SIZE + 1))
+        except ConnectionError:
+            pass  # the client may close before the last bytes are sent
+        assert c.wait_disconnected(WAIT)
+        try:
+            assert conn.recv(1) == b""
+        except ConnectionResetError:
+            pass  # closed with unread bytes: a reset instead of an EOF
+    finally:
+        c.stop(WAIT)
+        c.join(WAIT)
+        if conn is not None:
+            conn.close()
+        listener.close()
+
+
+def test_device_that_does_not_read_gets_disconnected_not_unbounded_output():
+    from lib.netutil import loopback_listener
+    from katcp_compat.core import KatcpClientError
+    listener = loopback_listener()
+    c = DeviceClient(*listener.getsockname(), auto_reconnect=False)
+    conn = None
+    blob = "x" * (1024 * 1024)
+    try:
+        c.start(timeout=WAIT)
+        listener.settimeout(WAIT)
+        conn, _ = listener.accept()
+        assert c.wait_connected(WAIT)
+        for _ in range(64):  # far more than the kernel buffers plus MAX_WRITE_BUFFER_SIZE
+            try:
+                c.send_message(Message.inform("blob", blob))
+            except KatcpClientError:
+                break
+            if not c.is_connected():
+                break
+        assert c.wait_disconnected(WAIT)
+    finally:
+        c.stop(WAIT)
+        c.join(WAIT)
+        if conn is not None:
+            conn.close()
+        listener.close()

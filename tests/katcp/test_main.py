@@ -32,7 +32,7 @@ def test_demo_shows_the_conversation_and_exits_zero():
     assert "!set-mode fail Unknown mode 'dance'" in out
 
 
-def test_server_mode_serves_until_interrupted():
+def test_server_mode_serves_until_terminated():
     proc = subprocess.Popen([sys.executable, "-m", "katcp_compat", "--port", "0"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -45,7 +45,8 @@ def test_server_mode_serves_until_interrupted():
             assert raw.request("?add 2 3") == ["!add ok 5.0"]
         finally:
             raw.close()
-        proc.send_signal(signal.SIGINT)
+        # SIGTERM: SIGINT is ignored by processes started from a background job.
+        proc.send_signal(signal.SIGTERM)
         assert proc.wait(DEMO_LIMIT) == 0
     finally:
         if proc.poll() is None:

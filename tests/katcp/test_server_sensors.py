@@ -181,6 +181,16 @@ def test_remove_sensor_forgets_it(device):
     assert raw.request("?sensor-value an.int") == ["!sensor-value fail Unknown\\_sensor\\_name."]
 
 
+def test_remove_sensor_stops_its_sampling(device):
+    srv, raw = device
+    raw.request("?sensor-sampling an.int auto")
+    raw.request("?sensor-sampling a.bool auto")
+    srv.remove_sensor(srv.int_sensor)
+    srv.int_sensor.set(1.0, srv.int_sensor.NOMINAL, 3)
+    srv.bool_sensor.set(2.0, srv.bool_sensor.NOMINAL, True)
+    assert raw.readline() == "#sensor-status 2.000000 1 a.bool nominal 1"
+
+
 def test_get_sensor_unknown_raises(device):
     srv, _raw = device
     with pytest.raises(ValueError):

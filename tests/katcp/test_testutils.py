@@ -3,7 +3,8 @@
 import threading
 import unittest
 
-from katcp_compat.core import Message
+from katcp_compat.core import FailReply, Message
+from katcp_compat.kattypes import Float, Int, request, return_reply
 from katcp_compat.sensor import Sensor
 from katcp_compat.testutils import (BlockingTestClient, DeviceTestSensor, DeviceTestServer,
                                     SensorComparisonMixin, SensorTransitionWaiter,
@@ -86,6 +87,63 @@ class TestBlockingTestClient(unittest.TestCase, TestUtilMixin):
     def test_server_records_messages(self):
         self.client.assert_request_succeeds("watchdog")
         self.assertIn("watchdog", [m.name for m in self.server.messages])
+
+
+class SetterDevice(DeviceTestServer):
+    """The test device with requests that set its sensors."""
+
+    @request(Int())
+    @return_reply(Int())
+    def request_set_int(self, req, value):
+        """Set an.int within its range."""
+        if not -5 <= value <= 5:
+            raise FailReply("out of range")
+        self.get_sensor("an.int").set_value(value)
+        return ("ok", value)
+
+    @request(Int(), Float())
+    @return_reply()
+    def request_set_both(self, req, int_value, float_value):
+        """Set an.int and a.float; a.float turns warn when negative."""
+        self.get_sensor("an.int").set_value(int_value)
+        status = Sensor.WARN if float_value < 0 else Sensor.NOMINAL
+        self.get_sensor("a.float").set_value(float_value, status)
+        return ("ok",)
+
+
+class TestSetterRequests(unittest.TestCase):
+    def setUp(self):
+        self.server = SetterDevice("127.0.0.1", 0)
+        start_thread_with_cleanup(self, self.server, timeout=WAIT, start_timeout=WAIT)
+        self.client = BlockingTestClient(self, *self.server.bind_address)
+        start_thread_with_cleanup(self, self.client, timeout=WAIT, start_timeout=WAIT)
+        self.assertTrue(self.client.wait_protocol(WAIT))
+
+    def test_setter_request_checks_good_and_bad_values(self):
+        self.client.test_setter_request("set-int", "an.int", int, good=[2, -4], bad=[9],
+                                        args_echo=True)
+        with self.assertRaises(AssertionError):
+            self.client.test_setter_request("set-int", "an.int", int, bad=[1])
+
+    def test_setter_request_reports_the_sensor_value_read(self):
+        with self.assertRaisesRegex(AssertionError, "value of sensor 'a.float' is 12.0"):
+            self.client.test_setter_request("set-int", "a.float", float, good=[3])
+
+    def test_multi_setter_request_checks_values_and_statuses(self):
+        self.client.test_multi_setter_request("set-both", good=[
+            (("1", "2.5"), [("an.int", 1, int), ("a.float", 2.5, float)]),
+            (("2", "-1.5"), [("an.int", 2, int)], {"statuses": [("a.float", "warn")]}),
+        ], bad=[("x", "1"), ("1",)])
+        with self.assertRaises(AssertionError):
+            self.client.test_multi_setter_request("set-both", good=[
+                (("1", "2.5"), [("an.int", 1, int)], {"statuses": [("a.float", "warn")]})])
+
+    def test_wait_until_sensor_equals_takes_a_poll_period(self):
+        self.client.wait_until_sensor_equals(WAIT, "an.int", 3, int, pollperiod=0.01)
+
+    def test_custom_assertion_message_gets_the_value_read(self):
+        with self.assertRaisesRegex(AssertionError, "an.int read 3"):
+            self.client.assert_sensor_equals("an.int", 4, int, msg="an.int read %r")
 
 
 class TestMocks(unittest.TestCase):
