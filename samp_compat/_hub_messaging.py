@@ -235,16 +235,16 @@ class HubMessaging:
 
     @staticmethod
     def get_mtype_subtypes(mtype: str) -> List[str]:
-        """Return a list containing all the possible wildcarded subtypes of MType.
+        """The MType itself and every wildcard pattern that matches it.
 
         Parameters
         ----------
         mtype : str
-            MType to be parsed.
+            A dot-separated MType such as ``samp.app.ping``.
 
         Returns
         -------
         types : list
-            List of subtypes, e.g. ``['samp.app.ping', 'samp.app.*', 'samp.*', '*']``.
+            Most specific first, e.g. ``['samp.app.ping', 'samp.app.*', 'samp.*', '*']``.
         """
         return get_mtype_subtypes(mtype)

@@ -1,11 +1,12 @@
 """A SAMP client: registration with a hub and a callable XML-RPC endpoint."""
 import logging
+import os
 import socket
 import ssl
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
-from .constants import SAMP_STATUS_ERROR, SAMP_STATUS_OK
+from .constants import SAMP_STATUS_ERROR, SAMP_STATUS_OK, SAMP_STATUS_WARNING
 from .errors import SAMPClientError
 from ._client_bindings import _BindingsMixin
 from .utils import _binding_arity, _mtype_subtypes, internet_on
@@ -204,6 +205,21 @@ class SAMPClient(_BindingsMixin):
               msg_params: Dict[str, Any], message: Dict[str, Any]) -> None:
         self.hub.reply(private_key, msg_id, {"samp.status": SAMP_STATUS_OK, "samp.result": {}})
 
+    def _client_env_get(self, private_key: str, sender_id: str, msg_id: str, msg_mtype: str,
+                        msg_params: Dict[str, Any], message: Dict[str, Any]) -> None:
+        """Answer ``client.env.get``; not bound by default (it reveals the environment).
+
+        Bind it explicitly to serve it:
+        ``client.bind_receive_call("client.env.get", client._client_env_get)``.
+        """
+        name = msg_params.get("name") if isinstance(msg_params, dict) else None
+        if isinstance(name, str) and name in os.environ:
+            reply = {"samp.status": SAMP_STATUS_OK, "samp.result": {"value": os.environ[name]}}
+        else:
+            reply = {"samp.status": SAMP_STATUS_WARNING, "samp.result": {"value": ""},
+                     "samp.error": {"samp.errortxt": "Environment variable not defined."}}
+        self.hub.reply(private_key, msg_id, reply)
+
     # -- dispatch ------------------------------------------------------------
     def _accepts(self, private_key: Any, message: Any) -> bool:
         """Whether a callback carries this client's key and a well-formed message."""
@@ -393,7 +409,8 @@ class SAMPClient(_BindingsMixin):
         key, self._private_key = self._private_key, None
         self._hub_id = None
         self._public_id = None
-        self.hub.unregister(key)
+        if key is not None:  # not registered: nothing to tell the hub
+            self.hub.unregister(key)
 
     def _set_xmlrpc_callback(self) -> None:
         if self.hub.is_connected and self._private_key is not None:
@@ -438,3 +455,10 @@ class SAMPClient(_BindingsMixin):
             Client public id, ``None`` when not registered.
         """
         return self._public_id
+
+# Further names of the original module, so that imports from it keep working.
+from .constants import SAMP_STATUS_WARNING  # noqa: E402,F401
+from .errors import SAMPWarning  # noqa: E402,F401
+from .hub import SAMPHubServer  # noqa: E402,F401
+from .standard_profile import ThreadingXMLRPCServer  # noqa: E402,F401
+from .utils import get_num_args  # noqa: E402,F401

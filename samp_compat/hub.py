@@ -107,12 +107,12 @@ class SAMPHubServer(HubMessaging):
 
     @property
     def is_running(self) -> bool:
-        """Return an information concerning the Hub running status.
+        """Whether the hub has been started and not stopped since.
 
         Returns
         -------
         running : bool
-            Is the hub running?
+            True between ``start()`` and ``stop()``.
         """
         return self._is_running
 
@@ -369,7 +369,10 @@ class SAMPHubServer(HubMessaging):
                 "samp.hub-id": self._hub_client.public_id if self._hub_client else "cli#hub"}
 
     def _unregister(self, private_key: Any) -> str:
-        client = self._registry.by_key(private_key)
+        try:
+            client = self._registry.by_key(private_key)
+        except SAMPProxyError:
+            return ""  # already gone: unregistering twice is not an error (as astropy)
         if client is not self._hub_client:
             self._remove_client(client)
         return ""
@@ -436,3 +439,11 @@ class SAMPHubServer(HubMessaging):
                 result[client.public_id] = annotation
         return result
 
+
+# Further names of the original module, so that imports from it keep working.
+from .constants import SAMP_STATUS_OK  # noqa: E402,F401
+from .errors import SAMPProxyTimeoutError, SAMPWarning  # noqa: E402,F401
+from .lockfile import create_lock_file, read_lockfile  # noqa: E402,F401
+from .standard_profile import ThreadingXMLRPCServer  # noqa: E402,F401
+from .utils import SAMPXXEServerProxy, ServerProxyPool, internet_on  # noqa: E402,F401
+from .web_profile import WebProfileXMLRPCServer, web_profile_text_dialog  # noqa: E402,F401

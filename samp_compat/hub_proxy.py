@@ -382,3 +382,6 @@ class SAMPHubProxy:
             Response map (``samp.status``, ``samp.result``, ``samp.error``).
         """
         return self._samp_hub.reply(private_key, msg_id, response)
+
+# Further names of the original module, so that imports from it keep working.
+from .lockfile import get_main_running_hub  # noqa: E402,F401

@@ -8,7 +8,10 @@ from .hub import SAMPHubServer
 
 __all__ = ["hub_script"]
 
-_LOG_LEVELS = ["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+_LOG_LEVELS = ["CRITICAL", "FATAL", "ERROR", "WARN", "WARNING", "INFO", "DEBUG", "NOTSET"]
+
+#: The package logger that ``-L`` and ``-O`` configure (``hub_script.log`` as in the original).
+log = logging.getLogger("samp_compat")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,7 +68,7 @@ def hub_script(timeout: float = 0, argv: Optional[List[str]] = None) -> None:
     handler: logging.Handler = (logging.FileHandler(options.logout) if options.logout
                                 else logging.StreamHandler())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("samp_compat")
+    logger = log
     logger.addHandler(handler)
     logger.setLevel(options.loglevel)
     hub = None

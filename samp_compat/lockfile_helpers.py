@@ -27,3 +27,8 @@ __all__ = [
     "default_lockfile",
     "multiple_lockfile_dir",
 ]
+
+# Further names of the original module, so that imports from it keep working.
+from .errors import SAMPHubError, SAMPWarning  # noqa: E402,F401
+from .lockfile import log  # noqa: E402,F401
+from .utils import SAMPXXEServerProxy  # noqa: E402,F401

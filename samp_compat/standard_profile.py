@@ -14,3 +14,8 @@ ThreadingXMLRPCServer = XMLRPCServer
 
 #: What a request handler sees of a request (address, headers, path).
 SAMPSimpleXMLRPCRequestHandler = RequestInfo
+
+# Further names of the original module, so that imports from it keep working.
+from .constants import SAMP_ICON  # noqa: E402,F401
+from .errors import SAMPWarning  # noqa: E402,F401
+from .xmlrpc import safe_xmlrpc_loads  # noqa: E402,F401

@@ -13,3 +13,6 @@ __all__ = [
     "find_client_id", "send_table_to", "send_product_to", "send_spectrum_to",
     "send_image_to", "accessible_table", "connection",
 ]
+
+# Further names of the original module, so that imports from it keep working.
+from .integrated_client import SAMPIntegratedClient  # noqa: E402,F401

@@ -90,18 +90,19 @@ class WebProfileDialog:
         self.queue_result.put(False)  # type: ignore[attr-defined]
 
 
-def web_profile_text_dialog(request: Tuple[Any, Any, str], result_queue: "queue.Queue[bool]"
+def web_profile_text_dialog(request: Tuple[Any, Any, str], queue: "queue.Queue[bool]"
                             ) -> None:
-    """Ask for consent on the console; put True or False on ``result_queue``.
+    """Ask for consent on the console; put True or False on ``queue``.
 
     Parameters
     ----------
     request : tuple
         ``(identity_info, client_address, origin)``.
-    result_queue : queue.Queue
+    queue : queue.Queue
+        Receives the answer.
     """
     _print_consent_request(request)
-    result_queue.put(_is_yes(_input_line()))
+    queue.put(_is_yes(_input_line()))
 
 
 def _print_consent_request(request: Tuple[Any, Any, str]) -> None:
@@ -447,3 +448,10 @@ def _fetch(url: str) -> Tuple[bytes, str]:
     if len(data) > MAX_TRANSLATED_BYTES:
         raise ValueError("resource too large")
     return data, ctype
+
+# Further names of the original module, so that imports from it keep working.
+from .standard_profile import (  # noqa: E402,F401
+    SAMPSimpleXMLRPCRequestHandler, ThreadingXMLRPCServer)
+
+#: What a Web Profile request handler sees of a request (address, headers, path).
+WebProfileRequestHandler = RequestInfo

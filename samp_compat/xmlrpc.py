@@ -46,6 +46,13 @@ class UnsafeXMLError(xmlrpc.client.ResponseError, ValueError):
         return Exception.__str__(self)
 
 
+class _MalformedXMLError(xmlrpc.client.ResponseError, ExpatError):
+    """Malformed XML: a ResponseError that ``except ExpatError`` also catches (as upstream)."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
 class _BoundedUnmarshaller(xmlrpc.client.Unmarshaller):
     """An unmarshaller that refuses documents nested deeper than a limit."""
 
@@ -124,7 +131,7 @@ def safe_xmlrpc_loads(data: Any, use_datetime: bool = False, use_builtin_types: 
     except xmlrpc.client.ResponseError as exc:
         raise xmlrpc.client.ResponseError(str(exc) or "malformed XML-RPC document") from None
     except ExpatError as exc:
-        raise xmlrpc.client.ResponseError("malformed XML: %s" % _expat_reason(exc)) from None
+        raise _MalformedXMLError("malformed XML: %s" % _expat_reason(exc)) from None
     except Exception as exc:  # the unmarshaller raises ValueError, TypeError, IndexError...
         raise xmlrpc.client.ResponseError("malformed XML-RPC document (%s)"
                                           % type(exc).__name__) from None

@@ -165,6 +165,21 @@ def test_client_env_get_is_not_bound_by_default():
     assert "samp.app.ping" in client._call_bindings
 
 
+def test_client_env_get_answers_once_bound_explicitly(hub, make_client, monkeypatch):
+    monkeypatch.setenv("SAMP_COMPAT_TEST_VAR", "value-1")
+    monkeypatch.delenv("SAMP_COMPAT_UNSET_VAR", raising=False)
+    a = make_client()
+    b = make_client()
+    b.bind_receive_call("client.env.get", b.client._client_env_get)
+    found = call_and_wait(hub, a, b.get_public_id(), {
+        "samp.mtype": "client.env.get", "samp.params": {"name": "SAMP_COMPAT_TEST_VAR"}})
+    assert found == {"samp.status": "samp.ok", "samp.result": {"value": "value-1"}}
+    missing = call_and_wait(hub, a, b.get_public_id(), {
+        "samp.mtype": "client.env.get", "samp.params": {"name": "SAMP_COMPAT_UNSET_VAR"}})
+    assert missing["samp.status"] == "samp.warning"
+    assert missing["samp.result"] == {"value": ""}
+
+
 def test_stop_closes_endpoint(started_client):
     client = SAMPClient(SAMPHubProxy())
     client.start()
@@ -272,6 +287,13 @@ def test_https_without_certificate_is_an_error():
         SAMPClient(SAMPHubProxy(), https=True)
 
 
+def test_cert_reqs_without_ca_certs_is_an_error(tmp_path):
+    key, cert = _make_cert(tmp_path)
+    with pytest.raises(SAMPClientError, match="ca_certs"):
+        SAMPClient(SAMPHubProxy(), https=True, key_file=key, cert_file=cert,
+                   cert_reqs=ssl.CERT_OPTIONAL)
+
+
 def test_call_binding_that_raises_sends_error_response(hub, make_client):
     a = make_client()
     b = make_client()
@@ -290,6 +312,27 @@ def test_register_twice_raises(hub, make_client):
     a = make_client()
     with pytest.raises(SAMPClientError, match="already registered"):
         a.client.register()
+
+
+def test_unregister_twice_sends_one_unregister_and_raises_nothing(hub, make_client):
+    sent = []
+
+    class RecordingProxy(SAMPHubProxy):
+        def unregister(self, private_key):
+            sent.append(private_key)
+            return super().unregister(private_key)
+
+    proxy = RecordingProxy()
+    proxy.connect()
+    client = SAMPClient(proxy, callable=False)
+    try:
+        client.register()
+        key = client.get_private_key()
+        client.unregister()
+        client.unregister()
+        assert sent == [key] and not client.is_registered
+    finally:
+        proxy.disconnect()
 
 
 def test_unbind_call_unsubscribes(hub, make_client):

@@ -69,6 +69,13 @@ def test_unregistered_client_disappears(make_client):
     assert fault_of(second.hub.getRegisteredClients, second.key)[0] == 5
 
 
+def test_unregistering_an_unknown_key_is_not_a_fault(make_client):
+    client = make_client()
+    assert client.hub.unregister(client.key) == ""
+    assert client.hub.unregister(client.key) == ""  # twice: "" as astropy's hub
+    assert client.hub.unregister("never-registered") == ""
+
+
 def test_metadata_is_declared_and_read(make_client):
     first, second = make_client(), make_client()
     assert first.hub.getMetadata(first.key, second.id) == {}

@@ -9,6 +9,7 @@ import pytest
 from samp_compat import _hub_delivery
 
 from _hub_support import WAIT, hub_proxy, make_hub, private_env  # noqa: F401
+from _xxe_payloads import response_payloads
 
 MSG = {"samp.mtype": "test.msg", "samp.params": {"a": "1"}}
 OK = xmlrpc.client.dumps(("",), methodresponse=True).encode()
@@ -21,7 +22,8 @@ class CallbackPeer:
 
     ``action(connection_number, method)`` decides what happens to each
     request: ``"answer"`` (keep the connection), ``"hang"`` (read, never
-    answer) or ``"close"`` (close without answering). Every request (after
+    answer), ``"close"`` (close without answering) or bytes (answered as the
+    body of a 200 response). Every request (after
     its answer, if any) and every connection the hub closes is recorded.
     """
 
@@ -83,6 +85,9 @@ class CallbackPeer:
                 action = self.action(number, method)
                 if action == "answer":
                     conn.sendall(OK_RESPONSE)
+                elif isinstance(action, bytes):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+                                 b"Content-Length: %d\r\n\r\n%s" % (len(action), action))
                 self._record(self.requests, (number, method))
                 if action == "close":
                     return
@@ -255,3 +260,21 @@ def test_unanswered_delivery_times_out_and_keeps_the_client(make_peer, pair, mon
     assert sender.registered(receiver.id)
     sender.hub.notify(sender.key, receiver.id, MSG)
     assert peer.wait(lambda: peer.requests[-1:] == [(2, "samp.client.receiveNotification")])
+
+
+XXE_RESPONSES = response_payloads("file:///etc/hostname", "http://127.0.0.1:9/x.dtd")
+
+
+@pytest.mark.parametrize("name", sorted(XXE_RESPONSES))
+def test_unsafe_callback_response_is_refused_and_the_hub_goes_on(make_peer, pair, name, caplog):
+    caplog.set_level("WARNING", logger="samp_compat")
+    peer = make_peer(lambda number, method: XXE_RESPONSES[name])
+    hub, sender, receiver = pair(peer.url)
+    start = time.monotonic()
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: len(peer.requests) == 1)
+    assert hub._deliverer.drain(WAIT)  # the delivery ended: refused, not stuck
+    assert time.monotonic() - start < _hub_delivery.DELIVERY_TIMEOUT / 2
+    assert "receiveNotification to %s failed" % receiver.id in caplog.text
+    assert sender.hub.ping() == "1"
+    assert sender.hub.getRegisteredClients(sender.key)[0] == "cli#hub"

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 
 from samp_compat.hub_script import hub_script
 
@@ -54,3 +55,27 @@ def test_demo_sends_a_table_and_exits_zero(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "receiver: table.load.votable from cli#1" in result.stdout
     assert "hub stopped" in result.stdout
+
+
+def test_log_level_option_sets_the_module_logger(private_env, monkeypatch):
+    import logging
+
+    import samp_compat.hub_script as script
+    replacement = logging.getLogger("samp_compat.test_hub_script")
+    monkeypatch.setattr(script, "log", replacement)
+    monkeypatch.setattr(replacement, "level", logging.NOTSET)
+    hub_script(timeout=0.2, argv=["-f", str(private_env / "lock"), "-w", "-L", "CRITICAL"])
+    assert replacement.level == logging.CRITICAL
+
+
+
+@pytest.mark.parametrize("level", ["WARN", "FATAL", "NOTSET", "debug"])
+def test_every_logging_level_name_is_accepted(private_env, monkeypatch, level):
+    import logging
+
+    import samp_compat.hub_script as script
+    replacement = logging.getLogger("samp_compat.test_hub_script_levels")
+    monkeypatch.setattr(script, "log", replacement)
+    monkeypatch.setattr(replacement, "level", logging.INFO)
+    hub_script(timeout=0.1, argv=["-f", str(private_env / "lock"), "-w", "-L", level])
+    assert replacement.level == logging.getLevelName(level.upper())

@@ -128,6 +128,17 @@ def test_console_consent_yes_registers(make_hub, monkeypatch, capsys):
     assert "Name: webapp" in out and "Origin: http://localhost:1" in out
 
 
+@pytest.mark.parametrize("answer, consent", [("yes", True), ("no", False)])
+def test_text_dialog_takes_the_upstream_keyword_names(monkeypatch, capsys, answer, consent):
+    from samp_compat.web_profile import web_profile_text_dialog
+    monkeypatch.setattr("builtins.input", lambda prompt="": answer)
+    answers = queue.Queue()
+    web_profile_text_dialog(request=({"samp.name": "webapp"}, ("127.0.0.1", 1), "null"),
+                            queue=answers)
+    assert answers.get_nowait() is consent
+    assert "Name: webapp" in capsys.readouterr().out
+
+
 def test_registration_without_name_is_fault_403(web_hub):
     with web_proxy(web_hub) as proxy, pytest.raises(xmlrpc.client.Fault) as info:
         proxy.samp.webhub.register({"x": "y"})

@@ -62,6 +62,15 @@ def test_malformed_input_raises_response_error(data):
         safe_xmlrpc_loads(data)
 
 
+@pytest.mark.parametrize("data", [b"not xml", b"<methodCall>", b"<a></b>"])
+def test_malformed_xml_is_also_an_expat_error_as_upstream(data):
+    from xml.parsers.expat import ExpatError
+    with pytest.raises(ExpatError) as info:
+        safe_xmlrpc_loads(data)
+    assert isinstance(info.value, xmlrpc.client.ResponseError)
+    assert str(info.value).startswith("malformed XML")
+
+
 def test_non_bytes_input_raises_response_error():
     with pytest.raises(xmlrpc.client.ResponseError):
         safe_xmlrpc_loads(12)
