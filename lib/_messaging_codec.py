@@ -12,6 +12,7 @@ from there.
 
 import codecs
 import collections
+import importlib
 import json
 import json.encoder
 import sys
@@ -49,6 +50,18 @@ def _fast_encoder_works() -> bool:
 
 if _c_make_encoder is not None and not _fast_encoder_works():
     _c_make_encoder = None
+
+
+def _import_sibling(name: str) -> Any:
+    """Import a module of ``lib/`` the way this module itself was imported."""
+    if __package__:  # ``lib.X`` (also ``python -m lib.messaging``)
+        names = [__package__ + "." + name, name]
+    else:  # top-level ``X`` with lib/ on sys.path
+        names = [name, "lib." + name]
+    try:
+        return importlib.import_module(names[0])
+    except ImportError:
+        return importlib.import_module(names[1])
 
 
 class _FrameError(ValueError):

@@ -15,16 +15,10 @@ import threading
 from typing import Any, Union
 
 
-def _import_sibling(name: str) -> Any:
-    """Import a module of ``lib/`` the way this module itself was imported."""
-    if __package__:
-        names = [__package__ + "." + name, name]
-    else:
-        names = [name, "lib." + name]
-    try:
-        return importlib.import_module(names[0])
-    except ImportError:
-        return importlib.import_module(names[1])
+# Siblings are imported the way this module was (``lib.X`` or, with lib/ on sys.path, ``X``);
+# the codec module, which needs no sibling, holds the helper that does it.
+_import_sibling = importlib.import_module(
+    (__package__ + "." if __package__ else "") + "_messaging_codec")._import_sibling
 
 
 _codec = _import_sibling("_messaging_codec")
