@@ -9,7 +9,7 @@ import threading
 import traceback
 from typing import Any, Optional, Tuple
 
-from lib.netutil import SelectorLoop
+from protocompat.netutil import SelectorLoop
 
 from ._client_connection import ClientConnectionMixin, Flag
 from ._stream import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream

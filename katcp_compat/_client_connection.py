@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
-from lib.netutil import SelectorLoop
+from protocompat.netutil import SelectorLoop
 
 from ._stream import IOLoopStub, LineStream
 

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
-from lib import netutil
+from protocompat import netutil
 
 if TYPE_CHECKING:  # pragma: no cover
     from .sampling import SampleStrategy

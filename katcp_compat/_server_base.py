@@ -16,7 +16,7 @@ import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
-from lib.netutil import ExcepthookThread, SelectorLoop, set_keepalive
+from protocompat.netutil import ExcepthookThread, SelectorLoop, set_keepalive
 
 from ._connection import ClientConnection
 from ._server_messages import ServerMessagesMixin

@@ -1,7 +1,7 @@
 """Line-oriented, non-blocking socket streams driven by a selector loop.
 
 A :class:`LineStream` owns one connected socket registered with a
-:class:`lib.netutil.SelectorLoop`. Reading happens on the loop thread: complete
+:class:`protocompat.netutil.SelectorLoop`. Reading happens on the loop thread: complete
 lines (ended by LF or CR) are handed to ``on_line(line)``. Writing may happen
 from any thread: :meth:`LineStream.write` tries to send at once and leaves any
 remainder to the loop (or, with ``defer=True``, leaves it all to the loop, which
@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
-from lib.netutil import SelectorLoop
+from protocompat.netutil import SelectorLoop
 
 log = logging.getLogger("katcp_compat.stream")
 

@@ -19,7 +19,7 @@ import re
 from collections import defaultdict, namedtuple
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-from lib import netutil
+from protocompat import netutil
 
 from ._errors import (AsyncReply, FailReply, KatcpClientDisconnected, KatcpClientError,
                       KatcpDeviceError, KatcpSyntaxError, KatcpTypeError, KatcpVersionError)

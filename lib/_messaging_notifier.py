@@ -17,7 +17,7 @@ _import_sibling = importlib.import_module(
     (__package__ + "." if __package__ else "") + "_messaging_codec")._import_sibling
 
 
-_netutil = _import_sibling("netutil")
+from protocompat import netutil as _netutil
 # Records go to the logger of ``messaging`` (``lib.messaging`` or ``messaging``).
 logger = logging.getLogger(__name__.replace("_messaging_notifier", "messaging"))
 

@@ -45,7 +45,7 @@ _import_sibling = importlib.import_module(
     (__package__ + "." if __package__ else "") + "_messaging_codec")._import_sibling
 
 
-_netutil = _import_sibling("netutil")
+from protocompat import netutil as _netutil
 _codec = _import_sibling("_messaging_codec")
 _files = _import_sibling("_messaging_files")
 _notifier = _import_sibling("_messaging_notifier")

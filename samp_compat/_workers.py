@@ -5,7 +5,7 @@ import threading
 import time
 from typing import Any, Callable, List, Optional, Tuple
 
-from lib.netutil import ExcepthookThread
+from protocompat.netutil import ExcepthookThread
 
 log = logging.getLogger("samp_compat.xmlrpc")
 

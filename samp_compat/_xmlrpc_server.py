@@ -14,7 +14,7 @@ import time
 import xmlrpc.client
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from lib.netutil import SelectorLoop
+from protocompat.netutil import SelectorLoop
 
 from . import _http
 from ._connection import Connection

@@ -6,7 +6,7 @@ import socket
 import threading
 from typing import Callable
 
-from lib.netutil import SelectorLoop
+from protocompat.netutil import SelectorLoop
 
 from .codec import FrameError, StpDecoder, stp_encode
 

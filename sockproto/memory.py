@@ -17,7 +17,7 @@ import queue
 import threading
 from typing import Any, Callable, Optional, Tuple
 
-from lib.netutil import ExcepthookThread
+from protocompat.netutil import ExcepthookThread
 
 from ._commbase import _CommBase
 

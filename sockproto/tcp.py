@@ -1,6 +1,6 @@
 """TCP comm instances with stp framing: a reconnecting client and a multi-client server.
 
-Each instance runs one :class:`lib.netutil.SelectorLoop` thread that owns
+Each instance runs one :class:`protocompat.netutil.SelectorLoop` thread that owns
 its sockets; callbacks (data, connect, disconnect) run on that thread.
 ``send`` may be called from any thread.
 
@@ -18,7 +18,7 @@ import socket
 import threading
 from typing import Any, Callable, List, Optional, Tuple
 
-from lib.netutil import SelectorLoop
+from protocompat.netutil import SelectorLoop
 
 from ._commbase import _CommBase, DataCallback, EventCallback
 from ._stream import _StpStream

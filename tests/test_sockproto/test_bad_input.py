@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from lib.netutil import LOOPBACK
+from protocompat.netutil import LOOPBACK
 from sockproto import (
     SID_READ_REQUEST, SID_READ_RESPONSE, STATUS_CHECKSUM_ERROR, STATUS_OKAY,
     pure_json_protocol, struct_json_protocol,

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from lib.netutil import LOOPBACK, loopback_listener
+from protocompat.netutil import LOOPBACK, loopback_listener
 from sockproto import (
     SID_EXECUTE_REQUEST, SID_EXECUTE_RESPONSE, SID_READ_REQUEST, SID_READ_RESPONSE,
     STATUS_AUTH_REQUIRED, STATUS_OKAY, pure_json_protocol,

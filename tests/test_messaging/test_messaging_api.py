@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from lib import messaging, netutil
+from lib import messaging
+from protocompat import netutil
 
 # name -> parameters, as documented for clever-show's lib.messaging
 DOCUMENTED = {

@@ -303,7 +303,7 @@ def test_send_while_disconnected_returns_false(transport, protocol_class):
         client_comm, server_comm = comm_pair(connected=False)
         closers = [client_comm.close, server_comm.close]
     else:
-        from lib.netutil import LOOPBACK, loopback_listener
+        from protocompat.netutil import LOOPBACK, loopback_listener
         from sockproto.tcp import tcp_client_stp
         with loopback_listener() as listener:
             port = listener.getsockname()[1]

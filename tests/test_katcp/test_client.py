@@ -348,7 +348,7 @@ def test_stop_returns_in_time_while_a_callback_blocks(server):
 
 
 def test_line_over_2_mib_from_the_device_closes_the_connection():
-    from lib.netutil import loopback_listener
+    from protocompat.netutil import loopback_listener
     listener = loopback_listener()
     c = DeviceClient(*listener.getsockname(), auto_reconnect=False)
     conn = None
@@ -376,7 +376,7 @@ def test_line_over_2_mib_from_the_device_closes_the_connection():
 
 
 def test_device_that_does_not_read_gets_disconnected_not_unbounded_output():
-    from lib.netutil import loopback_listener
+    from protocompat.netutil import loopback_listener
     from katcp_compat.core import KatcpClientError
     listener = loopback_listener()
     c = DeviceClient(*listener.getsockname(), auto_reconnect=False)

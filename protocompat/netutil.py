@@ -1,8 +1,7 @@
 """Threads and sockets shared by the protocompat packages.
 
-Nothing here knows about a protocol. The module uses only absolute imports of
-the standard library, so it works both as ``lib.netutil`` and, with ``lib/``
-on ``sys.path``, as plain ``netutil``.
+Nothing here knows about a protocol; the module imports only the standard
+library.
 
 Contents
 --------

@@ -3,7 +3,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-from lib.netutil import LOOPBACK
+from protocompat.netutil import LOOPBACK
 from sockproto import pure_json_protocol, struct_json_protocol
 from sockproto.memory import comm_pair
 from sockproto.tcp import tcp_client_stp, tcp_server_stp

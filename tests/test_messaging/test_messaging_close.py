@@ -5,7 +5,7 @@ import socket
 from messaging_helpers import WAIT
 
 from lib import messaging
-from lib.netutil import loopback_listener
+from protocompat.netutil import loopback_listener
 
 
 def test_close_from_callback_during_read_and_write_event_closes_the_connection():

@@ -1,4 +1,4 @@
-"""lib.netutil: threads with hooks, wake-up sockets, the selector loop, socket options."""
+"""protocompat.netutil: threads with hooks, wake-up sockets, the selector loop, socket options."""
 import ipaddress
 import logging
 import platform
@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from lib import netutil
-from lib.netutil import (ExcepthookThread, SelectorLoop, WakeupSocket, get_ip_address,
+from protocompat import netutil
+from protocompat.netutil import (ExcepthookThread, SelectorLoop, WakeupSocket, get_ip_address,
                          loopback_listener, set_keepalive)
 
 WAIT = 5.0  # upper bound of any wait in these tests
