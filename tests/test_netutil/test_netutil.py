@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from protocompat import netutil
+from protocompat import _sockets, netutil
 from protocompat.netutil import (ExcepthookThread, SelectorLoop, WakeupSocket, get_ip_address,
                          loopback_listener, set_keepalive)
 
@@ -362,7 +362,7 @@ def test_get_ip_address_is_an_ip_or_localhost():
 
 def test_get_ip_address_falls_back_to_localhost_without_route(monkeypatch):
     # Connecting a UDP socket to the broadcast address is refused (EACCES).
-    monkeypatch.setattr(netutil, "_ROUTE_PROBE_ADDR", ("255.255.255.255", 9))
+    monkeypatch.setattr(_sockets, "_ROUTE_PROBE_ADDR", ("255.255.255.255", 9))
     assert get_ip_address() == "localhost"
 
 

@@ -1,0 +1,343 @@
+"""The selector loop and its timers: the one timer heap of the project."""
+
+import heapq
+import itertools
+import logging
+import selectors
+import threading
+import time
+from typing import Any, Callable, List, Optional, Tuple
+
+from ._threads import Excepthook, ExcepthookThread, WakeupSocket
+
+__all__ = ["EVENT_READ", "EVENT_WRITE", "EVENT_READ_WRITE", "TimerHandle", "SelectorLoop",
+           "call_later_shared"]
+
+log = logging.getLogger("protocompat.netutil")
+
+#: Selector event masks.
+EVENT_READ = selectors.EVENT_READ
+EVENT_WRITE = selectors.EVENT_WRITE
+EVENT_READ_WRITE = selectors.EVENT_READ | selectors.EVENT_WRITE
+
+Callback = Callable[..., Any]
+
+_timer_seq = itertools.count()
+
+
+class TimerHandle:
+    """A call scheduled with :meth:`SelectorLoop.call_later` or :meth:`SelectorLoop.call_at`.
+
+    Attributes
+    ----------
+    when : float
+        When the call is due, on the :func:`time.monotonic` clock.
+    cancelled : bool
+        True once :meth:`cancel` has been called.
+    """
+
+    __slots__ = ("when", "_seq", "callback", "args", "cancelled")
+
+    def __init__(self, when: float, callback: Callback, args: Tuple[Any, ...]) -> None:
+        self.when = when
+        self._seq = next(_timer_seq)
+        self.callback: Optional[Callback] = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Stop the call from running, if it has not run yet; safe from any thread."""
+        self.cancelled = True
+        self.callback = None  # release what the callback holds
+        self.args = ()
+
+    def __lt__(self, other: "TimerHandle") -> bool:
+        # Equal deadlines run in the order they were scheduled.
+        return (self.when, self._seq) < (other.when, other._seq)
+
+
+class SelectorLoop:
+    """One thread that owns a selector, the sockets registered with it and a timer heap.
+
+    What callers use:
+
+    * :meth:`call_soon`, :meth:`call_later`, :meth:`call_at`: run a callable on
+      the loop thread; safe from any thread. After the loop has ended,
+      :meth:`call_soon` runs the callable at once in the calling thread (so a
+      close requested late still happens) and timers are ignored.
+    * :meth:`register`, :meth:`modify`, :meth:`unregister`: watch a socket;
+      call them on the loop thread (or before :meth:`start`).
+    * :meth:`start`, :meth:`stop`, :meth:`run`, :meth:`in_loop_thread`.
+
+    Callbacks registered for a socket are called as ``callback(fileobj, mask)``
+    on the loop thread. An exception from any callback is logged and the loop
+    goes on.
+
+    Parameters
+    ----------
+    name : str
+        Name of the loop thread.
+    excepthook : callable, optional
+        Passed to the :class:`~protocompat.netutil.ExcepthookThread` that runs the loop.
+    daemon : bool
+        Whether the loop thread is a daemon thread.
+    exit_when_idle : bool
+        End the loop as soon as it has no timer, no pending callback and no
+        socket registered. Such a loop cannot be started again; see
+        :func:`call_later_shared`.
+    """
+
+    def __init__(self, name: str = "SelectorLoop", excepthook: Optional[Excepthook] = None,
+                 daemon: bool = True, exit_when_idle: bool = False) -> None:
+        self.name = name
+        self.selector = selectors.DefaultSelector()
+        self._waker = WakeupSocket()
+        self.selector.register(self._waker.recv_socket, EVENT_READ, None)
+        self._ready: List[Tuple[Callback, Tuple[Any, ...]]] = []
+        self._timers: List[TimerHandle] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._finished = False  # the loop has run its last callbacks (under _lock)
+        self._closed = False
+        self._excepthook = excepthook
+        self._daemon = daemon
+        self._exit_when_idle = exit_when_idle
+        self._thread: Optional[ExcepthookThread] = None
+
+    # -- thread control --------------------------------------------------
+    def start(self) -> None:
+        """Run the loop in a new thread.
+
+        Raises
+        ------
+        RuntimeError
+            If the loop was started before.
+        """
+        if self._thread is not None:
+            raise RuntimeError("loop %r already started" % self.name)
+        self._thread = ExcepthookThread(self._excepthook, target=self.run, name=self.name,
+                                        daemon=self._daemon)
+        self._thread.start()
+
+    @property
+    def thread(self) -> Optional[threading.Thread]:
+        """The loop thread (None before :meth:`start`)."""
+        return self._thread
+
+    def in_loop_thread(self) -> bool:
+        """True when called from the loop thread."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def is_running(self) -> bool:
+        """True while the loop thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def finished(self) -> bool:
+        """True once the loop has ended (it never starts again)."""
+        return self._finished
+
+    @staticmethod
+    def time() -> float:
+        """The loop's clock: :func:`time.monotonic`."""
+        return time.monotonic()
+
+    def stop(self, timeout: Optional[float] = None) -> bool:
+        """Stop the loop, wait up to ``timeout`` for its thread, close the selector.
+
+        Callbacks queued before ``stop`` still run. Sockets still registered are
+        unregistered but not closed: their owners close them (for instance from
+        a :meth:`call_soon` made before ``stop``).
+
+        Returns
+        -------
+        stopped : bool
+            True if the loop thread has ended.
+        """
+        self._stop.set()
+        self._waker.wake()
+        thread = self._thread
+        if thread is not None and threading.current_thread() is not thread:
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+        if thread is None or not thread.is_alive():
+            self._finish()
+        return True
+
+    def _finish(self) -> None:
+        """Run the last callbacks, then close the selector; once."""
+        while True:
+            with self._lock:
+                ready, self._ready = self._ready, []
+                if not ready:
+                    self._finished = True  # from now on call_soon runs inline
+                    self._timers = []
+                    if self._closed:
+                        return
+                    self._closed = True
+                    break
+            for callback, args in ready:
+                self._call(callback, args)
+        try:
+            self.selector.close()
+        finally:
+            self._waker.close()
+
+    # -- work from any thread -------------------------------------------
+    def call_soon(self, callback: Callback, *args: Any) -> None:
+        """Run ``callback(*args)`` on the loop thread; safe from any thread."""
+        with self._lock:
+            if not self._finished:
+                self._ready.append((callback, args))
+                if self._thread is not None and threading.current_thread() is self._thread:
+                    return
+                wake = True
+            else:
+                wake = False
+        if wake:
+            self._waker.wake()
+        else:
+            self._call(callback, args)
+
+    def call_later(self, delay: float, callback: Callback, *args: Any) -> TimerHandle:
+        """Run ``callback(*args)`` on the loop thread after ``delay`` seconds."""
+        return self.call_at(time.monotonic() + max(0.0, delay), callback, *args)
+
+    def call_at(self, when: float, callback: Callback, *args: Any) -> TimerHandle:
+        """Run ``callback(*args)`` at ``when`` on the :func:`time.monotonic` clock.
+
+        Returns
+        -------
+        handle : TimerHandle
+            Cancel it to stop the call. After the loop has ended the handle
+            is returned already cancelled.
+        """
+        handle = TimerHandle(when, callback, args)
+        with self._lock:
+            if self._finished:
+                handle.cancel()
+                return handle
+            heapq.heappush(self._timers, handle)
+            first = self._timers[0] is handle
+        if first and not self.in_loop_thread():
+            self._waker.wake()
+        return handle
+
+    # -- sockets (on the loop thread, or before start) -------------------
+    def register(self, fileobj: Any, events: int, callback: Callable[[Any, int], Any]) -> None:
+        """Watch ``fileobj`` for ``events``; call ``callback(fileobj, mask)``."""
+        self.selector.register(fileobj, events, callback)
+
+    def modify(self, fileobj: Any, events: int, callback: Callable[[Any, int], Any]) -> None:
+        """Change the events or callback of a registered ``fileobj``."""
+        self.selector.modify(fileobj, events, callback)
+
+    def unregister(self, fileobj: Any) -> None:
+        """Stop watching ``fileobj``; unknown or closed objects are ignored."""
+        try:
+            self.selector.unregister(fileobj)
+        except (KeyError, ValueError, OSError, RuntimeError):
+            pass
+
+    # -- the loop --------------------------------------------------------
+    def _next_timeout(self) -> Optional[float]:
+        """Seconds the selector may wait, or None for no limit (idle exit: -1)."""
+        if not self._ready and not self._timers and not self._exit_when_idle:
+            return None  # a call_soon racing with this read wakes the selector
+        with self._lock:
+            if self._ready:
+                return 0.0
+            timers = self._timers
+            while timers and timers[0].cancelled:
+                heapq.heappop(timers)
+            if timers:
+                return max(0.0, timers[0].when - time.monotonic())
+            if self._exit_when_idle and len(self.selector.get_map()) <= 1:
+                self._stop.set()
+                self._finished = True  # decided under the lock: no call is lost
+                return -1.0
+            return None
+
+    def _run_ready(self) -> None:
+        if not self._ready and not self._timers:
+            return
+        now = time.monotonic()
+        with self._lock:
+            ready, self._ready = self._ready, []
+            timers = self._timers
+            while timers and timers[0].when <= now:
+                handle = heapq.heappop(timers)
+                callback = handle.callback
+                if callback is not None:
+                    ready.append((callback, handle.args))
+                    handle.callback = None
+        for callback, args in ready:
+            self._call(callback, args)
+
+    def _call(self, callback: Callback, args: Tuple[Any, ...]) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("%s: callback %r raised", self.name, callback)
+
+    def run(self) -> None:
+        """Run the loop in the calling thread until :meth:`stop` (or idle, see ``exit_when_idle``)."""
+        select = self.selector.select
+        waker = self._waker
+        try:
+            while not self._stop.is_set():
+                timeout = self._next_timeout()
+                if timeout is not None and timeout < 0:
+                    break
+                for key, mask in select(timeout):
+                    callback = key.data
+                    if callback is None:
+                        waker.drain()
+                        continue
+                    try:
+                        callback(key.fileobj, mask)
+                    except Exception:
+                        log.exception("%s: callback %r raised", self.name, callback)
+                self._run_ready()
+        finally:
+            if self._thread is None or threading.current_thread() is self._thread:
+                self._finish()
+
+
+class _SharedTimers:
+    """A loop started on demand for timers alone; its thread ends when no timer is left."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: Optional[SelectorLoop] = None
+
+    def call_at(self, when: float, callback: Callback, *args: Any) -> TimerHandle:
+        with self._lock:
+            loop = self._loop
+            if loop is not None:
+                handle = loop.call_at(when, callback, *args)
+                if not handle.cancelled:
+                    return handle
+            loop = self._loop = SelectorLoop(name="protocompat-timers", exit_when_idle=True)
+            handle = loop.call_at(when, callback, *args)
+            loop.start()
+            return handle
+
+
+_shared_timers = _SharedTimers()
+
+
+def call_later_shared(delay: float, callback: Callback, *args: Any) -> TimerHandle:
+    """Run ``callback(*args)`` after ``delay`` seconds on a shared timer thread.
+
+    For code whose sockets run on a loop it does not own (the application's
+    selector). The thread exists only while a timer is pending; callbacks
+    must be quick and thread-safe.
+
+    Returns
+    -------
+    handle : TimerHandle
+        Cancel it to stop the call.
+    """
+    return _shared_timers.call_at(time.monotonic() + max(0.0, delay), callback, *args)
