@@ -12,7 +12,8 @@ from typing import Any, Optional, Tuple
 from protocompat.netutil import SelectorLoop
 
 from ._client_connection import ClientConnectionMixin, Flag
-from ._stream import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
+from ._codec import MAX_MSG_SIZE
+from ._stream import MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
 from .core import (FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, AttrDict,
                    DeviceMetaclass, KatcpClientDisconnected, KatcpVersionError, Message,
                    MessageParser, ProtocolFlags)

@@ -20,7 +20,8 @@ from protocompat.netutil import ExcepthookThread, SelectorLoop, set_keepalive
 
 from ._connection import ClientConnection
 from ._server_messages import ServerMessagesMixin
-from ._stream import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
+from ._codec import MAX_MSG_SIZE
+from ._stream import MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
 from .core import DeviceServerMetaclass, Message, MessageParser, ProtocolFlags
 
 log = logging.getLogger("katcp_compat.server")

@@ -9,6 +9,7 @@ error texts match the original library, because clients match on them
 (``Error in parameter 1 (i): Could not parse value 'b'x'' as integer.``).
 """
 
+import concurrent.futures
 import inspect
 import itertools
 from functools import partial, update_wrapper, wraps
@@ -17,14 +18,17 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence
 from ._kattype_values import (Address, Bool, Discrete, DiscreteMulti, Float, Int, KatcpType, Lru,
                               Regex, Str, StrictTimestamp, Struct, Timestamp, TimestampOrNow,
                               _text)
-from .core import DEFAULT_KATCP_MAJOR, FailReply, Message, convert_method_name
+from ._codec import Message
+from ._errors import FailReply
+from ._handlers import convert_method_name
+from ._protocol import DEFAULT_KATCP_MAJOR
 
 __all__ = [
     "KatcpType", "Int", "Float", "Bool", "Str", "Discrete", "DiscreteMulti", "Lru",
     "Address", "Timestamp", "TimestampOrNow", "StrictTimestamp", "Struct", "Regex",
     "Parameter", "request", "inform", "unpack_message", "return_reply", "send_reply",
     "make_reply", "concurrent_reply", "minimum_katcp_version", "has_katcp_protocol_flags",
-    "request_timeout_hint", "unpack_types", "pack_types",
+    "request_timeout_hint", "unpack_types", "pack_types", "async_make_reply",
 ]
 
 _OK, _FAIL = "ok", "fail"
@@ -217,8 +221,8 @@ def return_reply(*types: KatcpType, **options: Any) -> Callable[[Callable[..., A
         @wraps(handler)
         def raw_handler(self: Any, *args: Any) -> Any:
             reply_args = handler(self, *args)
-            if _is_future(reply_args):
-                return _future_reply(msgname, types, reply_args, major)
+            if isinstance(reply_args, concurrent.futures.Future):
+                return async_make_reply(msgname, types, reply_args, major)
             return make_reply(msgname, types, reply_args, major)
 
         if not getattr(handler, "_request_decorated", False):
@@ -228,22 +232,39 @@ def return_reply(*types: KatcpType, **options: Any) -> Callable[[Callable[..., A
     return decorator
 
 
-def _is_future(obj: Any) -> bool:
-    import concurrent.futures
-    return isinstance(obj, concurrent.futures.Future)
+def async_make_reply(msgname: str, types: Sequence[KatcpType],
+                     arguments_future: "concurrent.futures.Future[Any]",
+                     major: int) -> "concurrent.futures.Future[Message]":
+    """A future of the reply built from a future of its arguments.
 
+    katcp 0.9.3's tornado coroutine, here with :class:`concurrent.futures.Future`.
 
-def _future_reply(msgname: str, types: Sequence[KatcpType], future: Any, major: int) -> Any:
-    import concurrent.futures
-    result: concurrent.futures.Future = concurrent.futures.Future()
+    Parameters
+    ----------
+    msgname : str
+        The reply name.
+    types : sequence of KatcpType
+        Types of the values after ``ok``.
+    arguments_future : concurrent.futures.Future
+        Resolves with the arguments for :func:`make_reply`.
+    major : int
+        KATCP major version.
 
-    def done(f: Any) -> None:
+    Returns
+    -------
+    reply_future : concurrent.futures.Future
+        Resolves with the reply :class:`Message`, or fails with the error of
+        ``arguments_future`` or of :func:`make_reply`.
+    """
+    result: "concurrent.futures.Future[Message]" = concurrent.futures.Future()
+
+    def done(f: "concurrent.futures.Future[Any]") -> None:
         try:
             result.set_result(make_reply(msgname, types, f.result(), major))
         except BaseException as exc:  # handed to the caller through the future
             result.set_exception(exc)
 
-    future.add_done_callback(done)
+    arguments_future.add_done_callback(done)
     return result
 
 

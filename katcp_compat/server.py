@@ -9,7 +9,8 @@ from ._connection import ClientConnection, ClientRequestConnection
 from ._device_logger import DeviceLogger
 from ._device_server import AsyncDeviceServer, DeviceServer, construct_name_filter
 from ._server_base import SHUTDOWN_REASON, DeviceServerBase
-from ._stream import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE
+from ._codec import MAX_MSG_SIZE
+from ._stream import MAX_WRITE_BUFFER_SIZE
 # Also importable from here, as from katcp.server.
 from .core import (DEFAULT_KATCP_MAJOR, MS_TO_SEC_FAC, SEC_TO_MS_FAC,  # noqa: F401
                    SEC_TS_KATCP_MAJOR, VERSION_CONNECT_KATCP_MAJOR, AsyncReply,
