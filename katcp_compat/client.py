@@ -100,6 +100,9 @@ class CallbackClient(DeviceClient):
                          auto_reconnect=auto_reconnect)
         self._request_timeout = timeout
         self._pending_lock = threading.Lock()
+        # Held while a request is queued for its reply and written, so that
+        # the wire order is the order of the per-name queues.
+        self._send_lock = threading.Lock()
         self._reset_async_requests()
 
     def _reset_async_requests(self) -> Dict[bytes, _Pending]:
@@ -171,12 +174,15 @@ class CallbackClient(DeviceClient):
         loop = self._loop
         if timeout is not None and loop is not None and loop.is_running():
             pending.timer = loop.call_later(timeout, self._handle_timeout, mid)
-        self._push(pending)
-        self._send_or_fail(msg, mid)
+        self._push_and_send(pending)
 
-    def _send_or_fail(self, msg: Message, mid: bytes) -> None:
+    def _push_and_send(self, pending: _Pending) -> None:
+        """Queue a request for its reply and send it, as one step."""
+        msg, mid = pending.request, pending.mid
         try:
-            self.send_request(msg)
+            with self._send_lock:
+                self._push(pending)
+                self.send_request(msg)
         except KatcpClientError as exc:
             error_reply = Message.request(msg.name, "fail", str(exc))
             error_reply.mid = mid
@@ -249,8 +255,7 @@ class CallbackClient(DeviceClient):
         mid = self._get_mid_and_update_msg(msg, use_mid)
         waiter = _Waiter()
         pending = _Pending(mid, msg, waiter.on_reply, waiter.on_inform, None)
-        self._push(pending)
-        self._send_or_fail(msg, mid)
+        self._push_and_send(pending)
         event = waiter.event
         if timeout is None:
             event.wait()
