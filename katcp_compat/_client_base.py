@@ -133,6 +133,12 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         return address_to_string(self._bindaddr)
 
     @property
+    def _sock(self) -> Optional[socket.socket]:
+        """The connected socket, or None (katcp 0.5's attribute; legacy)."""
+        stream = self._stream
+        return stream.sock if stream is not None else None
+
+    @property
     def sockname(self) -> Tuple[str, int]:
         """The local ``(host, port)`` of the connection (port -1 if none)."""
         stream = self._stream

@@ -95,6 +95,15 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
         return self._bindaddr
 
     @property
+    def _sock(self) -> Optional[socket.socket]:
+        """The listening socket while running, else None (katcp 0.5's attribute).
+
+        Legacy: 0.5 had no :attr:`bind_address`; its users found an
+        ephemeral port with ``server._sock.getsockname()``.
+        """
+        return self._listener
+
+    @property
     def bind_address_string(self) -> str:
         """:attr:`bind_address` as ``host:port``."""
         return "%s:%s" % self._bindaddr[:2]

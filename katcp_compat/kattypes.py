@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 _OK, _FAIL = "ok", "fail"
+#: First-parameter names by which katcp 0.5's decorators recognised a request context.
+_REQ_PARAMETER_NAMES = ("req", "sock")
 
 
 class Parameter:
@@ -109,7 +111,8 @@ def request(*types: KatcpType, **options: Any) -> Callable[[Callable[..., Any]],
 
     The handler ``handler(self, req, arg1, arg2, ...)`` becomes a standard
     ``handler(self, req, msg)``; the message arguments are unpacked with
-    ``types``.
+    ``types``. katcp 0.5 handlers, whose first parameter is ``sock``, work
+    the same way.
 
     Parameters
     ----------
@@ -120,6 +123,10 @@ def request(*types: KatcpType, **options: Any) -> Callable[[Callable[..., Any]],
         Also pass the message: ``handler(self, req, msg, arg1, ...)``.
     major : int, optional (keyword)
         KATCP major version (default 5).
+    has_req : bool or None, optional (keyword)
+        Whether the handler takes a request context first (default True);
+        None decides by the name of that parameter (``req`` or ``sock``), as
+        katcp 0.5 did.
 
     Returns
     -------
@@ -145,9 +152,13 @@ def request(*types: KatcpType, **options: Any) -> Callable[[Callable[..., Any]],
     _check_multiple_last(types)
 
     def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
-        skip = 1 + int(bool(has_req)) + int(bool(include_msg))
-        argnames = _arg_names(handler)[skip:]
-        if has_req:
+        all_names = _arg_names(handler)
+        takes_req = has_req
+        if takes_req is None:
+            takes_req = len(all_names) > 1 and all_names[1] in _REQ_PARAMETER_NAMES
+        skip = 1 + int(bool(takes_req)) + int(bool(include_msg))
+        argnames = all_names[skip:]
+        if takes_req:
             def raw_handler(self: Any, req: Any, msg: Message) -> Any:
                 new_args = unpack_types(types, msg.arguments, argnames, major)
                 if include_msg:
@@ -166,17 +177,19 @@ def request(*types: KatcpType, **options: Any) -> Callable[[Callable[..., Any]],
     return decorator
 
 
-inform = partial(request, has_req=False)
+inform = partial(request, has_req=None)
 inform.__doc__ = """Decorate an inform handler so it receives parsed arguments.
 
 Like :func:`request` for handlers ``handler(self, msg)``, which become
 ``handler(self, arg1, ...)`` (or ``handler(self, msg, arg1, ...)`` with
-``include_msg=True``).
+``include_msg=True``). A handler whose first parameter is named ``req`` or
+``sock`` (a server's inform handler in katcp 0.5 form) keeps it:
+``handler(self, sock, msg)`` becomes ``handler(self, sock, arg1, ...)``.
 """
 unpack_message = partial(request, has_req=False)
 unpack_message.__doc__ = """Decorate a function of a message so it receives parsed arguments.
 
-The same as :func:`inform`.
+Like :func:`inform`, but never takes a request context first.
 """
 
 

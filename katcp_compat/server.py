@@ -6,6 +6,7 @@ Request handlers run on one handler thread; I/O runs on one selector thread.
 """
 
 from ._connection import ClientConnection, ClientRequestConnection
+from ._connection_tcp import ClientConnectionTCP
 from ._device_logger import DeviceLogger
 from ._device_server import AsyncDeviceServer, DeviceServer, construct_name_filter
 from ._server_base import SHUTDOWN_REASON, DeviceServerBase
@@ -20,9 +21,6 @@ from .kattypes import (has_katcp_protocol_flags, minimum_katcp_version,  # noqa:
                        request, return_reply)
 from .sampling import (SampleNone, SampleStrategy, format_inform_v4,  # noqa: F401
                        format_inform_v5)
-
-#: katcp 0.5 name of the per-client connection object.
-ClientConnectionTCP = ClientConnection
 
 #: The requests katcp's own tests expect of a minimal device server (the
 #: standard ones plus those of the test device), as katcp defines it.
