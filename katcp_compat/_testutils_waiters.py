@@ -2,7 +2,39 @@
 
 import queue
 import time
-from typing import Any, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
+
+
+def suppress_queue_repeats(suppressed_queue: "queue.Queue[Any]", initial_value: Any,
+                           read_time: Optional[float] = None) -> Iterator[Any]:
+    """Yield the values read from a queue, leaving out runs of equal values.
+
+    Parameters
+    ----------
+    suppressed_queue : queue.Queue
+        Read (consumed) by the generator.
+    initial_value : object
+        A first value equal to this is left out too.
+    read_time : float, optional
+        Stop once this many seconds have passed since the first read and the
+        queue is empty; None reads for ever.
+
+    Yields
+    ------
+    value : object
+        Each value that differs from the one before it.
+    """
+    deadline = None if read_time is None else time.monotonic() + read_time
+    previous = initial_value
+    while True:
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            value = suppressed_queue.get(timeout=wait)
+        except queue.Empty:
+            return
+        if value != previous:
+            previous = value
+            yield value
 
 
 class SensorTransitionWaiter:

@@ -12,16 +12,57 @@ import concurrent.futures
 import logging
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar
 
 from ._client_base import DeviceClient, address_to_string, log
 from .core import KatcpClientError, Message
 # Also importable from here, as from katcp.client.
-from .core import (DeviceMetaclass, KatcpClientDisconnected, KatcpVersionError,  # noqa: F401
-                   MessageParser, ProtocolFlags)
+from .core import (AsyncEvent, DeviceMetaclass, KatcpClientDisconnected,  # noqa: F401
+                   KatcpVersionError, LatencyTimer, MessageParser, ProtocolFlags, until_later)
 
 __all__ = ["DeviceClient", "AsyncClient", "CallbackClient", "BlockingClient", "request_check",
-           "address_to_string"]
+           "address_to_string", "make_threadsafe", "make_threadsafe_blocking"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def make_threadsafe(meth: _F) -> _F:
+    """Mark a client method as one to run on the I/O thread (katcp 0.9.3).
+
+    katcp 0.9.3 wrapped marked methods in ``enable_thread_safety()``. Every
+    method of these clients may already be called from any thread, so the
+    decorator only sets ``meth.make_threadsafe = True``.
+
+    Parameters
+    ----------
+    meth : callable
+
+    Returns
+    -------
+    meth : callable
+        The same function.
+    """
+    meth.make_threadsafe = True  # type: ignore[attr-defined]
+    return meth
+
+
+def make_threadsafe_blocking(meth: _F) -> _F:
+    """Mark a blocking client method as callable from other threads (katcp 0.9.3).
+
+    As :func:`make_threadsafe`, it only sets
+    ``meth.make_threadsafe_blocking = True``.
+
+    Parameters
+    ----------
+    meth : callable
+
+    Returns
+    -------
+    meth : callable
+        The same function.
+    """
+    meth.make_threadsafe_blocking = True  # type: ignore[attr-defined]
+    return meth
 
 _STOPPED_REASON = "Client stopped before reply was received"
 _CLOSED_REASON = "Connection closed before reply was received"

@@ -10,6 +10,8 @@ from ._connection_tcp import ClientConnectionTCP
 from ._device_logger import DeviceLogger
 from ._device_server import AsyncDeviceServer, DeviceServer, construct_name_filter
 from ._server_base import SHUTDOWN_REASON, DeviceServerBase
+from ._server_helpers import (KATCPServer, MessageHandlerThread, ThreadsafeClientConnection,
+                              return_future, with_relative_timeout)
 from ._codec import MAX_MSG_SIZE
 from ._stream import MAX_WRITE_BUFFER_SIZE
 # Also importable from here, as from katcp.server.
@@ -32,6 +34,7 @@ BASE_REQUESTS = frozenset([
 __all__ = [
     "DeviceServerBase", "DeviceServer", "AsyncDeviceServer", "DeviceLogger",
     "ClientConnection", "ClientConnectionTCP", "ClientRequestConnection",
-    "construct_name_filter",
+    "construct_name_filter", "KATCPServer", "MessageHandlerThread",
+    "ThreadsafeClientConnection", "return_future", "with_relative_timeout",
     "MAX_MSG_SIZE", "MAX_WRITE_BUFFER_SIZE", "SHUTDOWN_REASON", "BASE_REQUESTS",
 ]
