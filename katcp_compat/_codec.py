@@ -508,7 +508,7 @@ class BadLine:
 
 
 class LineDecoder:
-    """Splits received bytes into KATCP lines, incrementally and bounded.
+    r"""Splits received bytes into KATCP lines, incrementally and bounded.
 
     A line ends with LF or CR (so CR LF ends a line and leaves an empty one);
     empty lines are dropped, as katcp drops them. Bytes of an unfinished line

@@ -19,8 +19,8 @@ from .core import (DEFAULT_KATCP_MAJOR, MS_TO_SEC_FAC, SEC_TO_MS_FAC,  # noqa: F
                    SEC_TS_KATCP_MAJOR, VERSION_CONNECT_KATCP_MAJOR, AsyncReply,
                    DeviceServerMetaclass, FailReply, KatcpDeviceError, Message, MessageParser,
                    ProtocolFlags)
-from .kattypes import (has_katcp_protocol_flags, minimum_katcp_version,  # noqa: F401
-                       request, return_reply)
+from .kattypes import (Int, Str, has_katcp_protocol_flags,  # noqa: F401
+                       minimum_katcp_version, request, return_reply)
 from .sampling import (SampleNone, SampleStrategy, format_inform_v4,  # noqa: F401
                        format_inform_v5)
 

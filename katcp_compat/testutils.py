@@ -30,6 +30,11 @@ from ._testutils_waiters import (SensorTransitionStatusWaiter, SensorTransitionW
                                  suppress_queue_repeats, wait_sensor)
 from .core import Message
 from .sensor import Sensor
+# Also importable from here, as from katcp.testutils.
+from .core import AsyncEvent, AsyncReply, FailReply, ProtocolFlags  # noqa: F401
+from .kattypes import (Bool, Discrete, Float, Int, Str, concurrent_reply,  # noqa: F401
+                       request, request_timeout_hint, return_reply)
+from .server import DeviceServer  # noqa: F401
 
 __all__ = [
     "BlockingTestClient", "DeviceTestServer", "DeviceTestSensor", "TestLogHandler",
