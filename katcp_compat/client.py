@@ -177,10 +177,16 @@ class CallbackClient(DeviceClient):
         with self._pending_lock:
             return self._pop_locked(mid)
 
-    def _peek_by_name_locked(self, name: str) -> Optional[_Pending]:
+    def _oldest_without_id_locked(self, name: str) -> Optional[_Pending]:
+        """The first-sent request of this name that went out without an id."""
         stack = self._async_id_stack.get(name)
-        if stack:
-            return self._async_queue.get(stack[0])
+        if not stack:
+            return None
+        queue = self._async_queue
+        for mid in stack:
+            pending = queue.get(mid)
+            if pending is not None and pending.request.mid is None:
+                return pending
         return None
 
     # ------------------------------------------------------------------ requests
@@ -335,9 +341,7 @@ class CallbackClient(DeviceClient):
             if msg.mid is not None:
                 pending = self._async_queue.get(msg.mid)
             else:
-                pending = self._peek_by_name_locked(msg.name)
-                if pending is not None and pending.request.mid is not None:
-                    pending = None
+                pending = self._oldest_without_id_locked(msg.name)
         inform_cb = pending.inform_cb if pending is not None else None
         if inform_cb is None:
             super().handle_inform(msg)
@@ -359,11 +363,9 @@ class CallbackClient(DeviceClient):
             if msg.mid is not None:
                 pending = self._pop_locked(msg.mid)
             else:
-                pending = self._peek_by_name_locked(msg.name)
-                if pending is not None and pending.request.mid is None:
+                pending = self._oldest_without_id_locked(msg.name)
+                if pending is not None:
                     self._pop_locked(pending.mid)
-                else:
-                    pending = None
         if pending is not None and pending.timer is not None:
             pending.timer.cancel()
         reply_cb = pending.reply_cb if pending is not None else None

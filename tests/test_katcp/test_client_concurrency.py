@@ -72,3 +72,29 @@ def test_concurrent_requests_without_ids_get_their_own_replies(client):
 def test_concurrent_requests_with_ids_get_their_own_replies(client):
     impl, c = client
     assert _hammer(impl, c, use_mid=True) == []
+
+
+def test_reply_without_id_goes_to_the_request_sent_without_one(server):
+    client = katcp_compat.BlockingClient(*server.bind_address)
+    client.start(timeout=WAIT)
+    try:
+        assert client.wait_protocol(WAIT)
+        held = server.pending_async
+        with_id = client.future_request(katcp_compat.Message.request("later"), timeout=WAIT)
+        without_id = client.future_request(katcp_compat.Message.request("later"),
+                                           timeout=WAIT, use_mid=False)
+        for _ in range(100):
+            if len(held) == 2:
+                break
+            server.sync_with_ioloop(WAIT)
+        assert len(held) == 2
+        held[1].reply("ok", "second")
+        reply, _ = without_id.result(WAIT)
+        assert reply.arguments == [b"ok", b"second"]
+        assert not with_id.done()
+        held[0].reply("ok", "first")
+        reply, _ = with_id.result(WAIT)
+        assert reply.arguments == [b"ok", b"first"]
+    finally:
+        client.stop()
+        client.join(WAIT)

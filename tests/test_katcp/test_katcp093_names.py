@@ -90,6 +90,10 @@ def test_until_later_resolves_after_the_delay(ioloop):
     assert time.monotonic() - started_at >= SHORT * 0.9
 
 
+def test_until_later_without_an_ioloop_uses_the_shared_timer():
+    assert core.until_later(SHORT).result(WAIT) is None
+
+
 def test_until_any_takes_the_first_outcome():
     first, second = concurrent.futures.Future(), concurrent.futures.Future()
     fut = core.until_any(first, second)
