@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 from ._errors import KatcpLineTooLong, KatcpSyntaxError, KatcpTypeError
 
-__all__ = ["Message", "MessageParser", "LineDecoder", "BadLine", "MessageTooLong",
+__all__ = ["Message", "MessageParser", "LineDecoder", "BadLine",
            "MAX_MSG_SIZE", "escape_argument", "unescape_argument", "format_argument"]
 
 #: Longest accepted line in bytes, without its end-of-line (as katcp's limit).
