@@ -10,6 +10,7 @@ from .core import (AsyncReply, AttrDict, DeviceMetaclass, ExcepthookThread, Fail
                    KatcpClientError, KatcpDeviceError, KatcpSyntaxError, KatcpTypeError,
                    Message, MessageParser, ProtocolFlags)
 from .sensor import Sensor
+from .sensortree import AggregateSensorTree, BooleanSensorTree, GenericSensorTree
 from .server import AsyncDeviceServer, DeviceLogger, DeviceServer, DeviceServerBase
 from .version import VERSION, VERSION_STR, __version__
 from ._resource_stubs import KATCPClientResource, KATCPClientResourceContainer
@@ -26,10 +27,3 @@ __all__ = [
     "KATCPClientResourceContainer", "AsyncDeviceServer", "__version__",
 ]
 
-
-def __getattr__(name: str):
-    # The sensor trees live in their own module, loaded on first use.
-    if name in ("GenericSensorTree", "BooleanSensorTree", "AggregateSensorTree"):
-        from . import sensortree
-        return getattr(sensortree, name)
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -12,7 +12,8 @@ from typing import Any, Optional, Tuple
 from protocompat.netutil import SelectorLoop
 
 from ._client_connection import ClientConnectionMixin, Flag
-from ._stream import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
+from ._codec import MAX_MSG_SIZE
+from ._stream import MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
 from .core import (FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, AttrDict,
                    DeviceMetaclass, KatcpClientDisconnected, KatcpVersionError, Message,
                    MessageParser, ProtocolFlags)
@@ -130,6 +131,12 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
     def bind_address_string(self) -> str:
         """The device address as ``host:port``."""
         return address_to_string(self._bindaddr)
+
+    @property
+    def _sock(self) -> Optional[socket.socket]:
+        """The connected socket, or None (katcp 0.5's attribute; legacy)."""
+        stream = self._stream
+        return stream.sock if stream is not None else None
 
     @property
     def sockname(self) -> Tuple[str, int]:

@@ -32,6 +32,8 @@ class Flag:
     def is_set(self) -> bool:
         return self._event.is_set()
 
+    isSet = is_set  # the threading.Event spelling katcp 0.5 code uses
+
     def set(self) -> None:
         with self._lock:
             self._event.set()
@@ -75,8 +77,10 @@ class ClientConnectionMixin:
         Parameters
         ----------
         timeout : float, optional
-            Seconds to wait until the client is running (it may not be
-            connected yet: see :meth:`wait_connected`).
+            Seconds to wait until the client is running and connected (as
+            katcp 0.5 did). Returns when the time is up even if no connection
+            was made, without raising (as katcp 0.9.3 does); see
+            :meth:`wait_connected`.
         daemon : bool, optional
             Whether the I/O thread is a daemon thread.
         excepthook : callable, optional
@@ -100,7 +104,9 @@ class ClientConnectionMixin:
         loop.start()
         loop.call_soon(self._install)
         if timeout:
-            self.wait_running(timeout)
+            deadline = time.monotonic() + timeout
+            if self.wait_running(timeout):
+                self.wait_connected(max(0.0, deadline - time.monotonic()))
 
     def _install(self) -> None:
         self._running.set()

@@ -10,6 +10,7 @@ from ._requests_basic import BasicRequestsMixin
 from ._requests_sensors import SensorRequestsMixin, construct_name_filter
 from ._server_base import SHUTDOWN_REASON, DeviceServerBase
 from .core import VERSION_CONNECT_KATCP_MAJOR, Message
+from .sampling import SampleReactor
 from .version import LIBRARY_VERSION
 
 
@@ -74,7 +75,6 @@ class DeviceServer(SensorRequestsMixin, BasicRequestsMixin, DeviceServerBase):
         running : bool or None
             With a timeout, whether the server is running.
         """
-        from .sampling import SampleReactor
         if self._running.is_set() or not self._stopped.is_set():
             raise RuntimeError("Server already started")
         reactor = SampleReactor()

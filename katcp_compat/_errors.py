@@ -1,13 +1,43 @@
 """The exception classes of :mod:`katcp_compat` (re-exported by :mod:`katcp_compat.core`)."""
 
+from typing import Any, List, Optional
+
 __all__ = [
-    "KatcpSyntaxError", "KatcpTypeError", "KatcpClientError", "KatcpVersionError",
+    "KatcpSyntaxError", "KatcpLineTooLong", "KatcpTypeError", "KatcpClientError", "KatcpVersionError",
     "KatcpClientDisconnected", "KatcpDeviceError", "FailReply", "AsyncReply",
 ]
 
 
 class KatcpSyntaxError(ValueError):
     """Raised by parsers when a line or value breaks the KATCP syntax."""
+
+
+class KatcpLineTooLong(KatcpSyntaxError):
+    """Raised by :class:`~katcp_compat.core.LineDecoder` when a line passes the limit.
+
+    Not in katcp, whose connections close on such a line as well.
+
+    Parameters
+    ----------
+    max_line : int
+        The limit in bytes (without the end-of-line).
+    length : int
+        Bytes of the line received so far.
+    decoded : list, optional
+        What the same ``feed`` call decoded before the long line.
+
+    Attributes
+    ----------
+    max_line, length : int
+    decoded : list
+    """
+
+    def __init__(self, max_line: int, length: int, decoded: Optional[List[Any]] = None) -> None:
+        super().__init__("Line longer than %d bytes (%d bytes received without an end-of-line)."
+                         % (max_line, length))
+        self.max_line = max_line
+        self.length = length
+        self.decoded: List[Any] = [] if decoded is None else decoded
 
 
 class KatcpTypeError(TypeError):
@@ -64,7 +94,3 @@ class AsyncReply(Exception):
     ...         raise AsyncReply()
     """
 
-
-for _cls in (KatcpSyntaxError, KatcpTypeError, KatcpClientError, KatcpVersionError,
-             KatcpClientDisconnected, KatcpDeviceError, FailReply, AsyncReply):
-    _cls.__module__ = "katcp_compat.core"

@@ -6,6 +6,7 @@ from typing import Any, Callable, List, Optional, Tuple
 from ._connection import ClientConnection
 from .core import (MS_TO_SEC_FAC, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, FailReply, Message,
                    ProtocolFlags)
+from .sampling import SampleNone, SampleStrategy, format_inform_v4, format_inform_v5
 
 _BULK_SEPARATOR = b","
 
@@ -185,7 +186,6 @@ class SensorRequestsMixin:
             #sensor-status 1244631611.415231 1 cpu.power.on nominal 1
             !sensor-sampling ok cpu.power.on period 0.5
         """
-        from .sampling import SampleStrategy  # noqa: F401  (fails early if missing)
         args = msg.arguments
         bulk = (self.PROTOCOL_INFO.supports(ProtocolFlags.BULK_SET_SENSOR_SAMPLING)
                 and bool(args) and (_BULK_SEPARATOR in args[0] or len(args) > 1))
@@ -194,7 +194,6 @@ class SensorRequestsMixin:
         return self._sensor_sampling(req, msg)
 
     def _inform_callback(self, client: ClientConnection) -> Callable[[Any, Any], None]:
-        from .sampling import format_inform_v4, format_inform_v5
         fmt = format_inform_v5 if self.PROTOCOL_INFO.major >= SEC_TS_KATCP_MAJOR else format_inform_v4
 
         def inform_callback(sensor: Any, reading: Any) -> None:
@@ -203,7 +202,6 @@ class SensorRequestsMixin:
         return inform_callback
 
     def _install_strategy(self, client: ClientConnection, sensor: Any, new: Any) -> None:
-        from .sampling import SampleNone
         with self._state_lock:
             strategies = self._strategies.get(client)
             if strategies is None:
@@ -217,7 +215,6 @@ class SensorRequestsMixin:
             new.start()
 
     def _sensor_sampling(self, req: Any, msg: Message) -> Message:
-        from .sampling import SampleStrategy
         if not msg.arguments:
             raise FailReply("No sensor name given.")
         name = _text(msg.arguments[0])
@@ -253,7 +250,6 @@ class SensorRequestsMixin:
         return req.make_reply("ok", name, strategy, *params)
 
     def _bulk_sensor_sampling(self, req: Any, msg: Message) -> Message:
-        from .sampling import SampleStrategy
         names = _text(msg.arguments[0]).split(",")
         if len(msg.arguments) <= 1:
             raise FailReply("Cannot query multiple sensors.")

@@ -20,7 +20,8 @@ from protocompat.netutil import ExcepthookThread, SelectorLoop, set_keepalive
 
 from ._connection import ClientConnection
 from ._server_messages import ServerMessagesMixin
-from ._stream import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
+from ._codec import MAX_MSG_SIZE
+from ._stream import MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
 from .core import DeviceServerMetaclass, Message, MessageParser, ProtocolFlags
 
 log = logging.getLogger("katcp_compat.server")
@@ -92,6 +93,15 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
     def bind_address(self) -> tuple:
         """The ``(host, port)`` the server listens on; the real port once started."""
         return self._bindaddr
+
+    @property
+    def _sock(self) -> Optional[socket.socket]:
+        """The listening socket while running, else None (katcp 0.5's attribute).
+
+        Legacy: 0.5 had no :attr:`bind_address`; its users found an
+        ephemeral port with ``server._sock.getsockname()``.
+        """
+        return self._listener
 
     @property
     def bind_address_string(self) -> str:

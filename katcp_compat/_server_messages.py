@@ -285,6 +285,23 @@ class ServerMessagesMixin:
                     return conn
         return None
 
+    def _send_message(self, sock: Any, msg: Message) -> None:
+        """Send any message to the client on ``sock`` (katcp 0.5's private method).
+
+        Legacy: kept because 0.5 code calls it. A closed or unknown client is
+        skipped, as 0.5 dropped failed sends.
+
+        Parameters
+        ----------
+        sock : socket.socket or ClientConnection
+            One of :meth:`get_sockets`, or a connection.
+        msg : Message
+            The message, sent as it is.
+        """
+        conn = sock if isinstance(sock, ClientConnection) else self._conn_for_sock(sock)
+        if conn is not None:
+            conn._send(msg)
+
     def tcp_inform(self, sock: socket.socket, msg: Message) -> None:
         """Send an inform to the client on ``sock`` (katcp 0.5).
 

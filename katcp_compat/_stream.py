@@ -1,8 +1,9 @@
 """Line-oriented, non-blocking socket streams driven by a selector loop.
 
 A :class:`LineStream` owns one connected socket registered with a
-:class:`protocompat.netutil.SelectorLoop`. Reading happens on the loop thread: complete
-lines (ended by LF or CR) are handed to ``on_line(line)``. Writing may happen
+:class:`protocompat.netutil.SelectorLoop`. Reading happens on the loop thread: a
+:class:`~katcp_compat.core.LineDecoder` splits what arrives into lines (ended
+by LF or CR), each handed to ``on_line(line)``. Writing may happen
 from any thread: :meth:`LineStream.write` tries to send at once and leaves any
 remainder to the loop (or, with ``defer=True``, leaves it all to the loop, which
 joins queued pieces into large sends). Both directions are bounded: a line longer than
@@ -18,10 +19,11 @@ from typing import Any, Callable, List, Optional
 
 from protocompat.netutil import SelectorLoop
 
+from ._codec import MAX_MSG_SIZE, LineDecoder
+from ._errors import KatcpLineTooLong
+
 log = logging.getLogger("katcp_compat.stream")
 
-#: Longest line accepted from a peer (bytes, without its terminator).
-MAX_MSG_SIZE = 2 * 1024 * 1024
 #: Largest output backlog kept for a peer before it is dropped as too slow.
 MAX_WRITE_BUFFER_SIZE = 2 * MAX_MSG_SIZE
 #: Bytes asked of the kernel per ``recv``.
@@ -65,7 +67,7 @@ class LineStream:
         self._on_close = on_close
         self._max_line = max_line
         self._max_write = max_write
-        self._inbuf = b""
+        self._decoder = LineDecoder(max_line)
         self._out: List[bytes] = []
         self._out_size = 0
         self._lock = threading.Lock()
@@ -137,31 +139,22 @@ class LineStream:
         if not data:
             self.close("connection closed by peer")
             return
-        if b"\r" in data:
-            data = data.replace(b"\r", b"\n")
-        if b"\n" not in data:
-            self._inbuf += data
-            if len(self._inbuf) > self._max_line:
-                self._line_too_long()
+        try:
+            lines = self._decoder.feed(data)
+        except KatcpLineTooLong as exc:
+            self._deliver(exc.decoded)
+            log.warning("line longer than %d bytes from %s; closing", self._max_line,
+                        self.peer_text())
+            self.close("message too long (over %d bytes)" % self._max_line)
             return
-        lines = (self._inbuf + data).split(b"\n")
-        rest = lines.pop()
-        self._inbuf = rest
+        self._deliver(lines)
+
+    def _deliver(self, lines: List[bytes]) -> None:
         on_line = self._on_line
         for line in lines:
-            if len(line) > self._max_line:
-                self._line_too_long()
-                return
             if self.closed:
                 return
             on_line(line)
-        if len(rest) > self._max_line:
-            self._line_too_long()
-
-    def _line_too_long(self) -> None:
-        self._inbuf = b""
-        log.warning("line longer than %d bytes from %s; closing", self._max_line, self.peer_text())
-        self.close("message too long (over %d bytes)" % self._max_line)
 
     def _flush_from_loop(self) -> None:
         """Send queued output (loop thread): on EVENT_WRITE or when scheduled."""

@@ -8,6 +8,7 @@ from typing import Any, Callable, Container, Dict, List, Optional, Sequence, Tup
 from .client import BlockingClient
 from .core import Message
 from .sensor import Sensor
+from .server import DeviceServer
 
 #: Seconds between checks of a polled condition.
 _POLL_PERIOD = 0.02
@@ -350,7 +351,6 @@ class BlockingTestClient(BlockingClient):
         reply, informs = self.blocking_request(Message.request("help"))
         self.test.assertTrue(reply.reply_ok(), "?help failed: %s" % reply)
         got = {_native(i.arguments[0]): _native(i.arguments[1]) for i in informs}
-        from .server import DeviceServer
         defaults = set(DeviceServer._request_handlers) if exclude_defaults else set()
         names = [e if isinstance(e, str) else e[0] for e in expected_requests]
         self.test.assertEqual(sorted(set(got) - defaults), sorted(set(names) - defaults))

@@ -12,16 +12,57 @@ import concurrent.futures
 import logging
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar
 
 from ._client_base import DeviceClient, address_to_string, log
 from .core import KatcpClientError, Message
 # Also importable from here, as from katcp.client.
-from .core import (DeviceMetaclass, KatcpClientDisconnected, KatcpVersionError,  # noqa: F401
-                   MessageParser, ProtocolFlags)
+from .core import (AsyncEvent, DeviceMetaclass, KatcpClientDisconnected,  # noqa: F401
+                   KatcpVersionError, LatencyTimer, MessageParser, ProtocolFlags, until_later)
 
 __all__ = ["DeviceClient", "AsyncClient", "CallbackClient", "BlockingClient", "request_check",
-           "address_to_string"]
+           "address_to_string", "make_threadsafe", "make_threadsafe_blocking"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def make_threadsafe(meth: _F) -> _F:
+    """Mark a client method as one to run on the I/O thread (katcp 0.9.3).
+
+    katcp 0.9.3 wrapped marked methods in ``enable_thread_safety()``. Every
+    method of these clients may already be called from any thread, so the
+    decorator only sets ``meth.make_threadsafe = True``.
+
+    Parameters
+    ----------
+    meth : callable
+
+    Returns
+    -------
+    meth : callable
+        The same function.
+    """
+    meth.make_threadsafe = True  # type: ignore[attr-defined]
+    return meth
+
+
+def make_threadsafe_blocking(meth: _F) -> _F:
+    """Mark a blocking client method as callable from other threads (katcp 0.9.3).
+
+    As :func:`make_threadsafe`, it only sets
+    ``meth.make_threadsafe_blocking = True``.
+
+    Parameters
+    ----------
+    meth : callable
+
+    Returns
+    -------
+    meth : callable
+        The same function.
+    """
+    meth.make_threadsafe_blocking = True  # type: ignore[attr-defined]
+    return meth
 
 _STOPPED_REASON = "Client stopped before reply was received"
 _CLOSED_REASON = "Connection closed before reply was received"
@@ -100,6 +141,9 @@ class CallbackClient(DeviceClient):
                          auto_reconnect=auto_reconnect)
         self._request_timeout = timeout
         self._pending_lock = threading.Lock()
+        # Held while a request is queued for its reply and written, so that
+        # the wire order is the order of the per-name queues.
+        self._send_lock = threading.Lock()
         self._reset_async_requests()
 
     def _reset_async_requests(self) -> Dict[bytes, _Pending]:
@@ -133,10 +177,16 @@ class CallbackClient(DeviceClient):
         with self._pending_lock:
             return self._pop_locked(mid)
 
-    def _peek_by_name_locked(self, name: str) -> Optional[_Pending]:
+    def _oldest_without_id_locked(self, name: str) -> Optional[_Pending]:
+        """The first-sent request of this name that went out without an id."""
         stack = self._async_id_stack.get(name)
-        if stack:
-            return self._async_queue.get(stack[0])
+        if not stack:
+            return None
+        queue = self._async_queue
+        for mid in stack:
+            pending = queue.get(mid)
+            if pending is not None and pending.request.mid is None:
+                return pending
         return None
 
     # ------------------------------------------------------------------ requests
@@ -171,12 +221,15 @@ class CallbackClient(DeviceClient):
         loop = self._loop
         if timeout is not None and loop is not None and loop.is_running():
             pending.timer = loop.call_later(timeout, self._handle_timeout, mid)
-        self._push(pending)
-        self._send_or_fail(msg, mid)
+        self._push_and_send(pending)
 
-    def _send_or_fail(self, msg: Message, mid: bytes) -> None:
+    def _push_and_send(self, pending: _Pending) -> None:
+        """Queue a request for its reply and send it, as one step."""
+        msg, mid = pending.request, pending.mid
         try:
-            self.send_request(msg)
+            with self._send_lock:
+                self._push(pending)
+                self.send_request(msg)
         except KatcpClientError as exc:
             error_reply = Message.request(msg.name, "fail", str(exc))
             error_reply.mid = mid
@@ -249,8 +302,7 @@ class CallbackClient(DeviceClient):
         mid = self._get_mid_and_update_msg(msg, use_mid)
         waiter = _Waiter()
         pending = _Pending(mid, msg, waiter.on_reply, waiter.on_inform, None)
-        self._push(pending)
-        self._send_or_fail(msg, mid)
+        self._push_and_send(pending)
         event = waiter.event
         if timeout is None:
             event.wait()
@@ -289,9 +341,7 @@ class CallbackClient(DeviceClient):
             if msg.mid is not None:
                 pending = self._async_queue.get(msg.mid)
             else:
-                pending = self._peek_by_name_locked(msg.name)
-                if pending is not None and pending.request.mid is not None:
-                    pending = None
+                pending = self._oldest_without_id_locked(msg.name)
         inform_cb = pending.inform_cb if pending is not None else None
         if inform_cb is None:
             super().handle_inform(msg)
@@ -313,11 +363,9 @@ class CallbackClient(DeviceClient):
             if msg.mid is not None:
                 pending = self._pop_locked(msg.mid)
             else:
-                pending = self._peek_by_name_locked(msg.name)
-                if pending is not None and pending.request.mid is None:
+                pending = self._oldest_without_id_locked(msg.name)
+                if pending is not None:
                     self._pop_locked(pending.mid)
-                else:
-                    pending = None
         if pending is not None and pending.timer is not None:
             pending.timer.cancel()
         reply_cb = pending.reply_cb if pending is not None else None

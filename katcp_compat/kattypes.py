@@ -9,6 +9,7 @@ error texts match the original library, because clients match on them
 (``Error in parameter 1 (i): Could not parse value 'b'x'' as integer.``).
 """
 
+import concurrent.futures
 import inspect
 import itertools
 from functools import partial, update_wrapper, wraps
@@ -17,17 +18,22 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence
 from ._kattype_values import (Address, Bool, Discrete, DiscreteMulti, Float, Int, KatcpType, Lru,
                               Regex, Str, StrictTimestamp, Struct, Timestamp, TimestampOrNow,
                               _text)
-from .core import DEFAULT_KATCP_MAJOR, FailReply, Message, convert_method_name
+from ._codec import Message
+from ._errors import FailReply
+from ._handlers import convert_method_name
+from ._protocol import DEFAULT_KATCP_MAJOR
 
 __all__ = [
     "KatcpType", "Int", "Float", "Bool", "Str", "Discrete", "DiscreteMulti", "Lru",
     "Address", "Timestamp", "TimestampOrNow", "StrictTimestamp", "Struct", "Regex",
     "Parameter", "request", "inform", "unpack_message", "return_reply", "send_reply",
     "make_reply", "concurrent_reply", "minimum_katcp_version", "has_katcp_protocol_flags",
-    "request_timeout_hint", "unpack_types", "pack_types",
+    "request_timeout_hint", "unpack_types", "pack_types", "async_make_reply",
 ]
 
 _OK, _FAIL = "ok", "fail"
+#: First-parameter names by which katcp 0.5's decorators recognised a request context.
+_REQ_PARAMETER_NAMES = ("req", "sock")
 
 
 class Parameter:
@@ -105,7 +111,8 @@ def request(*types: KatcpType, **options: Any) -> Callable[[Callable[..., Any]],
 
     The handler ``handler(self, req, arg1, arg2, ...)`` becomes a standard
     ``handler(self, req, msg)``; the message arguments are unpacked with
-    ``types``.
+    ``types``. katcp 0.5 handlers, whose first parameter is ``sock``, work
+    the same way.
 
     Parameters
     ----------
@@ -116,6 +123,10 @@ def request(*types: KatcpType, **options: Any) -> Callable[[Callable[..., Any]],
         Also pass the message: ``handler(self, req, msg, arg1, ...)``.
     major : int, optional (keyword)
         KATCP major version (default 5).
+    has_req : bool or None, optional (keyword)
+        Whether the handler takes a request context first (default True);
+        None decides by the name of that parameter (``req`` or ``sock``), as
+        katcp 0.5 did.
 
     Returns
     -------
@@ -141,9 +152,13 @@ def request(*types: KatcpType, **options: Any) -> Callable[[Callable[..., Any]],
     _check_multiple_last(types)
 
     def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
-        skip = 1 + int(bool(has_req)) + int(bool(include_msg))
-        argnames = _arg_names(handler)[skip:]
-        if has_req:
+        all_names = _arg_names(handler)
+        takes_req = has_req
+        if takes_req is None:
+            takes_req = len(all_names) > 1 and all_names[1] in _REQ_PARAMETER_NAMES
+        skip = 1 + int(bool(takes_req)) + int(bool(include_msg))
+        argnames = all_names[skip:]
+        if takes_req:
             def raw_handler(self: Any, req: Any, msg: Message) -> Any:
                 new_args = unpack_types(types, msg.arguments, argnames, major)
                 if include_msg:
@@ -162,17 +177,19 @@ def request(*types: KatcpType, **options: Any) -> Callable[[Callable[..., Any]],
     return decorator
 
 
-inform = partial(request, has_req=False)
+inform = partial(request, has_req=None)
 inform.__doc__ = """Decorate an inform handler so it receives parsed arguments.
 
 Like :func:`request` for handlers ``handler(self, msg)``, which become
 ``handler(self, arg1, ...)`` (or ``handler(self, msg, arg1, ...)`` with
-``include_msg=True``).
+``include_msg=True``). A handler whose first parameter is named ``req`` or
+``sock`` (a server's inform handler in katcp 0.5 form) keeps it:
+``handler(self, sock, msg)`` becomes ``handler(self, sock, arg1, ...)``.
 """
 unpack_message = partial(request, has_req=False)
 unpack_message.__doc__ = """Decorate a function of a message so it receives parsed arguments.
 
-The same as :func:`inform`.
+Like :func:`inform`, but never takes a request context first.
 """
 
 
@@ -217,8 +234,8 @@ def return_reply(*types: KatcpType, **options: Any) -> Callable[[Callable[..., A
         @wraps(handler)
         def raw_handler(self: Any, *args: Any) -> Any:
             reply_args = handler(self, *args)
-            if _is_future(reply_args):
-                return _future_reply(msgname, types, reply_args, major)
+            if isinstance(reply_args, concurrent.futures.Future):
+                return async_make_reply(msgname, types, reply_args, major)
             return make_reply(msgname, types, reply_args, major)
 
         if not getattr(handler, "_request_decorated", False):
@@ -228,22 +245,39 @@ def return_reply(*types: KatcpType, **options: Any) -> Callable[[Callable[..., A
     return decorator
 
 
-def _is_future(obj: Any) -> bool:
-    import concurrent.futures
-    return isinstance(obj, concurrent.futures.Future)
+def async_make_reply(msgname: str, types: Sequence[KatcpType],
+                     arguments_future: "concurrent.futures.Future[Any]",
+                     major: int) -> "concurrent.futures.Future[Message]":
+    """A future of the reply built from a future of its arguments.
 
+    katcp 0.9.3's tornado coroutine, here with :class:`concurrent.futures.Future`.
 
-def _future_reply(msgname: str, types: Sequence[KatcpType], future: Any, major: int) -> Any:
-    import concurrent.futures
-    result: concurrent.futures.Future = concurrent.futures.Future()
+    Parameters
+    ----------
+    msgname : str
+        The reply name.
+    types : sequence of KatcpType
+        Types of the values after ``ok``.
+    arguments_future : concurrent.futures.Future
+        Resolves with the arguments for :func:`make_reply`.
+    major : int
+        KATCP major version.
 
-    def done(f: Any) -> None:
+    Returns
+    -------
+    reply_future : concurrent.futures.Future
+        Resolves with the reply :class:`Message`, or fails with the error of
+        ``arguments_future`` or of :func:`make_reply`.
+    """
+    result: "concurrent.futures.Future[Message]" = concurrent.futures.Future()
+
+    def done(f: "concurrent.futures.Future[Any]") -> None:
         try:
             result.set_result(make_reply(msgname, types, f.result(), major))
         except BaseException as exc:  # handed to the caller through the future
             result.set_exception(exc)
 
-    future.add_done_callback(done)
+    arguments_future.add_done_callback(done)
     return result
 
 

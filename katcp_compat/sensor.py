@@ -1,6 +1,6 @@
 """Sensors: typed values with a status and a timestamp, and their observers.
 
-A :class:`Sensor` holds its current :class:`~katcp_compat.core.Reading`
+A :class:`Sensor` holds its current :class:`Reading`
 ``(timestamp, status, value)``. :meth:`Sensor.set` replaces the reading in
 one assignment (so a reader never sees parts of two updates) and then calls
 ``observer.update(sensor, reading)`` on every attached observer, in the
@@ -16,14 +16,34 @@ import inspect
 import threading
 import time
 import warnings
+from collections import namedtuple
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .core import DEFAULT_KATCP_MAJOR, KatcpSyntaxError, KatcpTypeError, Reading
+from ._errors import KatcpSyntaxError, KatcpTypeError
+from ._protocol import DEFAULT_KATCP_MAJOR
 from .kattypes import Address, Bool, Discrete, Float, Int, KatcpType, Lru, Str, Timestamp
 
-__all__ = ["Sensor"]
+__all__ = ["Sensor", "Reading"]
 
 _OBSERVER_ARGS_WITH_READING = 2  # update(sensor, reading)
+
+
+class Reading(namedtuple("Reading", "timestamp status value")):
+    """A sensor reading: ``(timestamp, status, value)``.
+
+    Also available as ``katcp_compat.core.Reading``, where katcp has it.
+
+    Attributes
+    ----------
+    timestamp : float
+        Seconds since the Unix epoch at which the value was determined.
+    status : int
+        A sensor status constant (``Sensor.NOMINAL`` ...).
+    value : object
+        The value, of the sensor type's Python type.
+    """
+
+    __slots__ = ()
 
 
 def _native(value: Any) -> str:

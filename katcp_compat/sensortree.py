@@ -10,6 +10,7 @@ Recalculation runs on the thread that set the child sensor. The trees hold no
 lock: build and change a tree from one thread.
 """
 
+from collections.abc import Collection
 from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Set, Tuple
 
 from .sensor import Sensor
@@ -17,6 +18,11 @@ from .sensor import Sensor
 __all__ = ["GenericSensorTree", "BooleanSensorTree", "AggregateSensorTree"]
 
 Rule = Callable[[Sensor, Any], Any]
+
+
+def _reusable(children: Iterable[Sensor]) -> Iterable[Sensor]:
+    """The caller's collection itself; a one-shot iterator read into a list."""
+    return children if isinstance(children, Collection) else list(children)
 
 
 class GenericSensorTree:
@@ -68,16 +74,16 @@ class GenericSensorTree:
         """Make ``parent`` depend on ``children``, then recalculate it.
 
         Sensors new to the tree are added and observed. Existing links are
-        left as they are.
+        left as they are. :meth:`recalculate` gets ``children`` as passed.
 
         Parameters
         ----------
         parent : Sensor
         children : sequence of Sensor
         """
-        children = tuple(children)
+        children = _reusable(children)
         new_sensors = []
-        for sensor in (parent,) + children:
+        for sensor in (parent, *children):
             if sensor not in self:
                 self._add_sensor(sensor)
                 new_sensors.append(sensor)
@@ -92,14 +98,15 @@ class GenericSensorTree:
         """Remove the dependencies of ``parent`` on ``children``, then recalculate it.
 
         Sensors left without any link leave the tree and are no longer
-        observed. Missing links are ignored.
+        observed. Missing links are ignored. :meth:`recalculate` gets
+        ``children`` as passed.
 
         Parameters
         ----------
         parent : Sensor
         children : sequence of Sensor
         """
-        children = tuple(children)
+        children = _reusable(children)
         old_sensors = []
         if parent in self:
             for child in children:
@@ -340,6 +347,10 @@ class AggregateSensorTree(GenericSensorTree):
     def deregister_sensor(self, child: Sensor) -> None:
         """Undo :meth:`register_sensor`; rules using it become delayed again.
 
+        Each such parent is recalculated without the sensor (its rule gets
+        its remaining children) and then loses its links, until the sensor is
+        registered again.
+
         Parameters
         ----------
         child : Sensor
@@ -359,12 +370,19 @@ class AggregateSensorTree(GenericSensorTree):
             if parent in self._incomplete_aggregates:
                 rule, names, sensors = self._incomplete_aggregates[parent]
                 names.add(name)
-            else:
-                rule, children = self._aggregates.pop(parent)
-                names, sensors = {name}, set(children)
-                self.remove_links(parent, list(children))
+                sensors.discard(child)
+                continue
+            rule, children = self._aggregates[parent]
+            # A rule completed by register_sensor holds the very set kept for
+            # it while delayed: leaving the child out updates both.
+            sensors = children if isinstance(children, set) else set(children)
             sensors.discard(child)
-            self._incomplete_aggregates[parent] = (rule, names, sensors)
+            self._incomplete_aggregates[parent] = (rule, {name}, sensors)
+            self.remove_links(parent, [child])
+            if parent in self:
+                self.remove(parent)
+            else:  # the child was its only link
+                del self._aggregates[parent]
 
     def remove(self, parent: Sensor) -> None:
         """Remove an aggregation rule.

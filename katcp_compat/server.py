@@ -6,22 +6,23 @@ Request handlers run on one handler thread; I/O runs on one selector thread.
 """
 
 from ._connection import ClientConnection, ClientRequestConnection
+from ._connection_tcp import ClientConnectionTCP
 from ._device_logger import DeviceLogger
 from ._device_server import AsyncDeviceServer, DeviceServer, construct_name_filter
 from ._server_base import SHUTDOWN_REASON, DeviceServerBase
-from ._stream import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE
+from ._server_helpers import (KATCPServer, MessageHandlerThread, ThreadsafeClientConnection,
+                              return_future, with_relative_timeout)
+from ._codec import MAX_MSG_SIZE
+from ._stream import MAX_WRITE_BUFFER_SIZE
 # Also importable from here, as from katcp.server.
 from .core import (DEFAULT_KATCP_MAJOR, MS_TO_SEC_FAC, SEC_TO_MS_FAC,  # noqa: F401
                    SEC_TS_KATCP_MAJOR, VERSION_CONNECT_KATCP_MAJOR, AsyncReply,
                    DeviceServerMetaclass, FailReply, KatcpDeviceError, Message, MessageParser,
                    ProtocolFlags)
-from .kattypes import (has_katcp_protocol_flags, minimum_katcp_version,  # noqa: F401
-                       request, return_reply)
+from .kattypes import (Int, Str, has_katcp_protocol_flags,  # noqa: F401
+                       minimum_katcp_version, request, return_reply)
 from .sampling import (SampleNone, SampleStrategy, format_inform_v4,  # noqa: F401
                        format_inform_v5)
-
-#: katcp 0.5 name of the per-client connection object.
-ClientConnectionTCP = ClientConnection
 
 #: The requests katcp's own tests expect of a minimal device server (the
 #: standard ones plus those of the test device), as katcp defines it.
@@ -33,6 +34,7 @@ BASE_REQUESTS = frozenset([
 __all__ = [
     "DeviceServerBase", "DeviceServer", "AsyncDeviceServer", "DeviceLogger",
     "ClientConnection", "ClientConnectionTCP", "ClientRequestConnection",
-    "construct_name_filter",
+    "construct_name_filter", "KATCPServer", "MessageHandlerThread",
+    "ThreadsafeClientConnection", "return_future", "with_relative_timeout",
     "MAX_MSG_SIZE", "MAX_WRITE_BUFFER_SIZE", "SHUTDOWN_REASON", "BASE_REQUESTS",
 ]

@@ -2,9 +2,13 @@
 
 Clients and servers for tests (:class:`BlockingTestClient`,
 :class:`DeviceTestServer`), assertion mixins, waiting helpers and mocks of
-request objects. The tornado-only helpers of katcp 0.9
-(``TimewarpAsyncTestCase``, ``AsyncDeviceTestServer``, ``AsyncWaitingMock``,
-``call_in_ioloop``, ``wait_sensor_async``) have no counterpart here.
+request objects. katcp 0.9.3's tornado-only helpers
+``TimewarpAsyncTestCase``, ``AsyncDeviceTestServer`` and ``AsyncWaitingMock``
+can be imported, but the tests that use them skip (see
+:data:`TORNADO_ONLY_REASON`); ``call_in_ioloop``, ``wait_sensor_async``,
+``TimewarpAsyncTestCaseTimeAdvancer``, ``AtomicIaddCallback``,
+``DeviceTestServerWithTimeoutHints`` and ``list_to_native_strings`` do not
+exist here.
 """
 
 import concurrent.futures
@@ -19,15 +23,26 @@ from . import _server_messages
 from ._connection import ClientConnection
 from ._testutils_client import BlockingTestClient, MessageRecorder
 from ._testutils_server import DeviceTestSensor, DeviceTestServer
-from ._testutils_waiters import SensorTransitionWaiter, wait_sensor
+from ._testutils_mock import WaitingMock
+from ._testutils_tornado import (TORNADO_ONLY_REASON, AsyncDeviceTestServer, AsyncWaitingMock,
+                                 TimewarpAsyncTestCase)
+from ._testutils_waiters import (SensorTransitionStatusWaiter, SensorTransitionWaiter,
+                                 suppress_queue_repeats, wait_sensor)
 from .core import Message
 from .sensor import Sensor
+# Also importable from here, as from katcp.testutils.
+from .core import AsyncEvent, AsyncReply, FailReply, ProtocolFlags  # noqa: F401
+from .kattypes import (Bool, Discrete, Float, Int, Str, concurrent_reply,  # noqa: F401
+                       request, request_timeout_hint, return_reply)
+from .server import DeviceServer  # noqa: F401
 
 __all__ = [
     "BlockingTestClient", "DeviceTestServer", "DeviceTestSensor", "TestLogHandler",
     "TestUtilMixin", "SensorComparisonMixin", "WaitingMock", "mock_req", "handle_mock_req",
     "start_thread_with_cleanup", "wait_sensor", "SensorTransitionWaiter", "counting_callback",
     "MessageRecorder", "ClientConnectionTest", "add_mid_to_msg_str",
+    "SensorTransitionStatusWaiter", "suppress_queue_repeats", "TORNADO_ONLY_REASON",
+    "TimewarpAsyncTestCase", "AsyncDeviceTestServer", "AsyncWaitingMock",
 ]
 
 log = logging.getLogger("katcp_compat.testutils")
@@ -303,54 +318,6 @@ def start_thread_with_cleanup(test_instance: Any, thread_object: Any, timeout: f
         thread_object.start(timeout=start_timeout)
     else:
         thread_object.start()
-
-
-class WaitingMock(mock.Mock):
-    """A :class:`unittest.mock.Mock` that can wait until it has been called.
-
-    Use :meth:`assert_wait_call_count`. Calls are counted (and waiters
-    woken) before any ``side_effect`` runs, so a blocking side effect does
-    not hold a waiter back.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.__dict__["_calls_cond"] = threading.Condition()
-
-    def _increment_mock_call(self, *args: Any, **kwargs: Any) -> None:
-        cond = self.__dict__.get("_calls_cond")
-        if cond is None:
-            super()._increment_mock_call(*args, **kwargs)
-            return
-        with cond:
-            super()._increment_mock_call(*args, **kwargs)
-            cond.notify_all()
-
-    def assert_wait_call_count(self, count: int, timeout: float = 1.0) -> bool:
-        """Wait until the mock has been called at least ``count`` times.
-
-        Parameters
-        ----------
-        count : int
-            Calls to wait for.
-        timeout : float
-            Seconds to wait.
-
-        Returns
-        -------
-        reached : bool
-            True.
-
-        Raises
-        ------
-        AssertionError
-            If the count is not reached in time.
-        """
-        with self.__dict__["_calls_cond"]:
-            reached = self.__dict__["_calls_cond"].wait_for(
-                lambda: self.call_count >= count, timeout)
-        assert reached, "called %d times, expected at least %d" % (self.call_count, count)
-        return True
 
 
 def mock_req(req_name: str, *args: Any, **kwargs: Any) -> WaitingMock:

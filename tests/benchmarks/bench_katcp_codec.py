@@ -14,6 +14,8 @@ from katcp_compat import kattypes as our_kattypes
 from katcp_compat.sensor import Sensor
 
 STATUS_LINE = b"#sensor-status 1234567890.500000 1 some.sensor.name nominal 12.5"
+#: 100 status lines as they might arrive in one read, the last one cut short.
+STATUS_CHUNK = (STATUS_LINE + b"\n") * 99 + STATUS_LINE[:20]
 ESCAPED_REQUEST = b"?request-name[12] arg1 arg\\_two 3 4.5 \\@"
 REPEATS = 3
 
@@ -35,6 +37,15 @@ def main():
             lambda: their_parser.parse(STATUS_LINE), number)
     compare("parse request, escapes", lambda: ours_parser.parse(ESCAPED_REQUEST),
             lambda: their_parser.parse(ESCAPED_REQUEST), number)
+    decoder = core.LineDecoder(parser=ours_parser)
+
+    def theirs_split_and_parse():
+        # katcp leaves framing to tornado's read_until_regex; this is the same work.
+        lines = STATUS_CHUNK.replace(b"\r", b"\n").split(b"\n")
+        return [their_parser.parse(line) for line in lines[:-1] if line]
+
+    compare("100 lines: decode + parse", lambda: decoder.feed(STATUS_CHUNK),
+            theirs_split_and_parse, number // 100)
     args = ("sensor-status", b"1234567890.500000", "1", "some.sensor", "nominal", 12.5)
     ours_msg, their_msg = core.Message.inform(*args), katcp.Message.inform(*args)
     compare("bytes(message)", lambda: bytes(ours_msg), lambda: bytes(their_msg), number)

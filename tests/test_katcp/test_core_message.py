@@ -1,5 +1,4 @@
 """Message, MessageParser, escaping and ProtocolFlags of katcp_compat.core."""
-import sys
 import threading
 
 import pytest

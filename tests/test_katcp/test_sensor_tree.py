@@ -1,8 +1,26 @@
 """Boolean and aggregate sensor trees."""
 import pytest
 
+import katcp_compat
 from katcp_compat.sensor import Sensor
 from katcp_compat.sensortree import AggregateSensorTree, BooleanSensorTree, GenericSensorTree
+
+
+def _implementations():
+    yield pytest.param(katcp_compat, id="katcp_compat")
+    try:
+        import katcp
+    except ImportError:
+        yield pytest.param(None, id="katcp-0.9.3", marks=pytest.mark.skip(
+            reason="katcp 0.9.3 (the reference) is not installed"))
+    else:
+        yield pytest.param(katcp, id="katcp-0.9.3", marks=pytest.mark.interop)
+
+
+@pytest.fixture(params=list(_implementations()))
+def impl(request):
+    """katcp_compat, and katcp 0.9.3 to show the tests describe the original."""
+    return request.param
 
 
 def _sum_rule(parent, children):
@@ -80,10 +98,87 @@ def test_delayed_rule_activates_when_all_children_are_registered():
     tree.register_sensor(b)
     assert total.value() == 8
     tree.deregister_sensor(a)
+    assert total.value() == 3
     b.set_value(100)
-    assert total.value() == 8
+    assert total.value() == 3
 
 
 def test_generic_tree_needs_recalculate():
     with pytest.raises(NotImplementedError):
         GenericSensorTree().add_links(Sensor.integer("p"), [Sensor.integer("c")])
+
+
+def _recording_tree(impl):
+    class RecordingTree(impl.GenericSensorTree):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def recalculate(self, parent, updates):
+            self.calls.append((parent, updates))
+
+    return RecordingTree()
+
+
+def test_add_links_recalculates_with_the_callers_list(impl):
+    tree = _recording_tree(impl)
+    parent, children = impl.Sensor.integer("p"), [impl.Sensor.integer("c")]
+    tree.add_links(parent, children)
+    assert tree.calls[-1][0] is parent
+    assert tree.calls[-1][1] is children
+
+
+def test_remove_links_recalculates_with_the_callers_list(impl):
+    tree = _recording_tree(impl)
+    parent, child = impl.Sensor.integer("p"), impl.Sensor.integer("c")
+    tree.add_links(parent, [child])
+    children = [child]
+    tree.remove_links(parent, children)
+    assert tree.calls[-1][1] is children
+
+
+def test_child_update_recalculates_with_that_child(impl):
+    tree = _recording_tree(impl)
+    parent, child = impl.Sensor.integer("p"), impl.Sensor.integer("c")
+    tree.add_links(parent, [child])
+    child.set_value(3)
+    assert tree.calls[-1] == (parent, (child,))
+
+
+def test_deregistered_child_leaves_the_parent_recalculated(impl):
+    tree = impl.AggregateSensorTree()
+    total = impl.Sensor.integer("total")
+    tree.add_delayed(total, _sum_rule, ("a", "b"))
+    a = impl.Sensor.integer("a", default=5)
+    b = impl.Sensor.integer("b", default=3)
+    tree.register_sensor(a)
+    tree.register_sensor(b)
+    assert total.value() == 8
+    tree.deregister_sensor(b)
+    assert total.value() == 5
+
+
+def test_deregistered_child_stops_updating_the_parent(impl):
+    tree = impl.AggregateSensorTree()
+    total = impl.Sensor.integer("total")
+    tree.add_delayed(total, _sum_rule, ("a", "b"))
+    a = impl.Sensor.integer("a", default=5)
+    b = impl.Sensor.integer("b", default=3)
+    tree.register_sensor(a)
+    tree.register_sensor(b)
+    tree.deregister_sensor(b)
+    b.set_value(50)
+    a.set_value(7)
+    assert total.value() == 5
+
+
+def test_rule_is_active_again_once_the_child_is_registered_again():
+    tree = AggregateSensorTree()
+    total = Sensor.integer("total")
+    tree.add_delayed(total, _sum_rule, ("a",))
+    a = Sensor.integer("a", default=5)
+    tree.register_sensor(a)
+    tree.deregister_sensor(a)
+    tree.register_sensor(a)
+    a.set_value(9)
+    assert total.value() == 9
