@@ -37,6 +37,8 @@ NOT_SOURCE = {".git", ".tox", ".hypothesis", ".pytest_cache", "__pycache__", "bu
 SAFE_EXTRACT = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 SUPPORTED_PYTHONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
+#: The build frontend and backend, by oldest release, run offline (--no-isolation).
+BUILD_TOOLS = {"build": "1.0", "setuptools": "77.0"}
 BUILD_TIMEOUT = 240  # seconds to build the sdist and the wheel
 COLLECT_TIMEOUT = 120  # seconds for pytest to collect the suite
 
@@ -69,18 +71,30 @@ def _version_tuple(text: str) -> tuple:
     return tuple(int(part) for part in text.split(".")[:2])
 
 
+def _require_distribution(name: str, oldest: str) -> None:
+    """Skip unless distribution ``name``, ``oldest`` or later, is installed."""
+    try:
+        installed = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("%s is not installed (the test extra has it)" % name)
+    if _version_tuple(installed) < _version_tuple(oldest):
+        pytest.skip("%s %s is installed; building needs %s or later" % (name, installed, oldest))
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
     """The sdist and the wheel, built offline from a copy of the source tree."""
-    pytest.importorskip("build")  # both in the test extra
-    pytest.importorskip("setuptools", minversion="77")
+    for distribution, oldest in BUILD_TOOLS.items():
+        _require_distribution(distribution, oldest)
     work = tmp_path_factory.mktemp("build")
     source = str(work / "source")
     shutil.copytree(ROOT, source,
                     ignore=lambda d, names: [n for n in names if not _is_source(d, n)])
     out = str(work / "dist")
+    # Run from outside the source tree: its build/ folder would shadow the build tool.
     result = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", out,
-                             source], capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+                             source], cwd=str(work), capture_output=True, text=True,
+                            timeout=BUILD_TIMEOUT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     names = os.listdir(out)
     sdist = [n for n in names if n.endswith(".tar.gz")]
