@@ -11,7 +11,7 @@ from ._requests_sensors import SensorRequestsMixin, construct_name_filter
 from ._server_base import SHUTDOWN_REASON, DeviceServerBase
 from .core import VERSION_CONNECT_KATCP_MAJOR, Message
 from .sampling import SampleReactor
-from .version import LIBRARY_VERSION
+from .version import LIBRARY_BUILD, LIBRARY_VERSION
 
 
 class DeviceServer(SensorRequestsMixin, BasicRequestsMixin, DeviceServerBase):
@@ -152,7 +152,7 @@ class DeviceServer(SensorRequestsMixin, BasicRequestsMixin, DeviceServerBase):
             greeting = [
                 Message.inform("version-connect", "katcp-protocol", str(self.PROTOCOL_INFO)),
                 Message.inform("version-connect", "katcp-library",
-                               "katcp-python-%s" % LIBRARY_VERSION),
+                               "katcp-python-%s" % LIBRARY_VERSION, LIBRARY_BUILD),
                 Message.inform("version-connect", "katcp-device", self.version(),
                                self.build_state()),
             ]

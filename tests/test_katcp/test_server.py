@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from katcp_compat.server import DeviceServer
+from protocompat import __version__
 from katcp_io_helpers import WAIT, BulkDevice, ExampleDevice, RawClient, V4Device, started
 
 
@@ -35,7 +36,7 @@ def test_connect_sends_version_connect_informs(server):
     try:
         assert raw.skip_greeting() == [
             "#version-connect katcp-protocol 5.0-IM",
-            "#version-connect katcp-library katcp-python-0.9.3",
+            "#version-connect katcp-library katcp-python-0.9.3 protocompat-%s" % __version__,
             "#version-connect katcp-device my-dev-2.3 my-build-4.5rc1",
         ]
     finally:

@@ -1,4 +1,5 @@
 """Fixtures and helpers shared by the samp_compat client-side tests."""
+import importlib
 import os
 import threading
 import warnings
@@ -10,6 +11,8 @@ import samp_compat
 WAIT = 10.0  # seconds any test waits for an expected event
 REFERENCE_RETRIES = 4  # attempts of a callAndWait through a reference hub
 REFERENCE_TIMEOUT = "2"  # seconds per attempt through a reference hub
+#: Each reference SAMP package: its distribution and the first release with a hub and ``conf``.
+REFERENCE_RELEASES = {"astropy.samp": ("astropy", "5.0"), "pyvo.samp": ("pyvo", "1.9")}
 
 
 @pytest.fixture
@@ -24,10 +27,17 @@ def samp_env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _reference_hub(module_name, tmp_path, monkeypatch):
+def import_reference(module_name):
+    """The reference SAMP package ``module_name``; the test skips when it is not installed."""
+    distribution, first_release = REFERENCE_RELEASES[module_name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        samp = __import__(module_name, fromlist=["SAMPHubServer", "conf"])
+        pytest.importorskip(distribution, minversion=first_release)
+        return importlib.import_module(module_name)
+
+
+def _reference_hub(module_name, tmp_path, monkeypatch):
+    samp = import_reference(module_name)
     samp.conf.use_internet = False
     lockfile = str(tmp_path / ("%s.lock" % module_name.replace(".", "_")))
     monkeypatch.setenv("SAMP_HUB", "std-lockurl:file://" + lockfile)

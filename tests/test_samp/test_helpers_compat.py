@@ -14,13 +14,13 @@ from samp_client_support import (  # noqa: F401
 
 
 def _table():
-    from astropy.table import Table
+    Table = pytest.importorskip("astropy.table").Table
 
     return Table({"ra": [1.5, 2.5], "name": ["a", "b"]})
 
 
 def _votable_with_param_and_info():
-    from astropy.io.votable import from_table
+    from_table = pytest.importorskip("astropy.io.votable").from_table
 
     votable = from_table(_table())
     resource = votable.resources[0]

@@ -1,15 +1,14 @@
 """samp_compat clients and astropy.samp clients on the same hub, both directions."""
 import urllib.parse
 import urllib.request
-import warnings
 
 import pytest
 
 from samp_compat import helpers
 
 from samp_client_support import (  # noqa: F401
-    Recorder, any_hub, call_and_wait, is_reference_hub, make_client, notification_recorder,
-    samp_env)
+    Recorder, any_hub, call_and_wait, import_reference, is_reference_hub, make_client,
+    notification_recorder, samp_env)
 
 pytestmark = pytest.mark.interop
 
@@ -17,9 +16,7 @@ pytestmark = pytest.mark.interop
 @pytest.fixture
 def astropy_client():
     """Factory of connected astropy.samp SAMPIntegratedClients."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import astropy.samp as asamp
+    asamp = import_reference("astropy.samp")
     asamp.conf.use_internet = False
     made = []
 
