@@ -10,7 +10,9 @@ import collections
 import logging
 import threading
 import time
-from typing import Any, Callable, Deque, List, Optional
+from typing import Any, Callable, Deque, List, Optional, Union
+
+from ._logs import ChannelLogger
 
 __all__: List[str] = []
 
@@ -42,7 +44,7 @@ class _CommBase:
         self._pending: Deque[bytes] = collections.deque()
         self._connected = False
         self._channel_name: Optional[str] = None
-        self.logger = logging.getLogger(self._LOGGER_BASE)
+        self.logger: Union[logging.Logger, ChannelLogger] = logging.getLogger(self._LOGGER_BASE)
 
     # -- to be provided by subclasses -------------------------------------
     def _schedule(self, function: Callable[..., Any], *args: Any) -> None:
@@ -58,11 +60,14 @@ class _CommBase:
         Parameters
         ----------
         channel_name : str, optional
-            The name; None keeps the package logger.
+            The name, shown at the start of this instance's log lines (the
+            logger stays the instance's, e.g. ``sockproto.tcp.server``); None
+            shows none.
         """
         self._channel_name = channel_name
         base = logging.getLogger(self._LOGGER_BASE)
-        self.logger = base.getChild(str(channel_name)) if channel_name else base
+        # The name may come from the peer: it tags the lines, it makes no logger.
+        self.logger = ChannelLogger(base, str(channel_name)) if channel_name else base
 
     def is_connected(self) -> bool:
         """Return True while the connection is up.
