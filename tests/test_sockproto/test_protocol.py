@@ -348,3 +348,15 @@ def test_comm_passing_itself_to_the_data_callback_works(make_comms, protocol_cla
     client = protocol_class(_SelfPassingComm(client_comm))
     assert client.send(SID_READ_REQUEST, 2, None, timeout=WAIT)
     assert client.receive(SID_READ_RESPONSE, 2, timeout=WAIT).get_data() == "own comm"
+
+
+def test_client_keeps_received_messages_across_a_reconnect(make_pair):
+    client, server = make_pair()
+    server.send(SID_EXECUTE_RESPONSE, 5, "kept")
+    server.send(SID_EXECUTE_RESPONSE, 6, "after it")
+    assert client.receive(SID_EXECUTE_RESPONSE, 6, timeout=WAIT) is not None
+    disconnected = threading.Event()
+    client._comm.register_disconnect_callback(disconnected.set)
+    client.reconnect()
+    assert disconnected.wait(WAIT)
+    assert client.receive(SID_EXECUTE_RESPONSE, 5, timeout=0).get_data() == "kept"
