@@ -500,6 +500,9 @@ class Peer:
     def _on_channel_response(self, msg: data_storage) -> None:
         name = msg.get_data()
         if not self._valid_name(name):
+            if name is not None:
+                self.logger.warning("invalid channel name ignored (%s, not a text of 1 to %d "
+                                    "characters)", type(name).__name__, MAX_CHANNEL_NAME)
             return
         configured = self._settings.channel_name
         if configured is None:
