@@ -184,7 +184,10 @@ class StpDecoder:
         """
         buf = self._buf
         if not self._in_frame and self._pos == len(buf):
-            return None  # everything fed has been taken
+            if self._pos:  # everything fed has been taken: hold no memory for it
+                del buf[:]
+                self._pos = 0
+            return None
         while True:
             if not self._in_frame:
                 start = buf.find(STP_START, self._pos)

@@ -3,6 +3,7 @@ import functools
 import json
 import operator
 import struct
+import tracemalloc
 import zlib
 
 import pytest
@@ -73,6 +74,18 @@ def test_stp_decoder_drops_frame_over_the_limit_and_stays_bounded():
         assert decoder.buffered <= 1
     decoder.feed(b":>:<ok:>")
     assert decoder.next_frame() == b"ok"
+
+
+def test_stp_decoder_holds_no_memory_once_everything_fed_is_taken():
+    decoder = StpDecoder()
+    chunk = stp_encode(b"x" * 1000) * 1000
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        assert len(decoder.decode(chunk)) == 1000
+        assert tracemalloc.get_traced_memory()[0] - start < 64 * 1024
+    finally:
+        tracemalloc.stop()
 
 
 def test_stp_decoder_accepts_frame_of_exactly_the_limit():

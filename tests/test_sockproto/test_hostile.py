@@ -275,14 +275,15 @@ def test_a_flood_of_one_pair_of_ids_keeps_other_connections_messages(make_server
 def test_channel_names_chosen_by_a_peer_create_no_loggers(make_server):
     server_comm, server, client = make_server()
     hostile = make_server.raw(server_comm.port)
-    names = 3000
+    names, batch = 3000, 100  # answers read per batch: the server's send queue stays small
     loggers_before = len(logging.Logger.manager.loggerDict)
     with traced_memory() as grown:
-        for number in range(names):
-            hostile.send(SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME, "peer-name-%d" % number)
-        for number in range(names):
-            assert hostile.receive_where(SID_CHANNEL_NAME_RESPONSE, DID_CHANNEL_NAME).get_data() == \
-                "peer-name-%d" % number
+        for first in range(0, names, batch):
+            for number in range(first, first + batch):
+                hostile.send(SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME, "peer-name-%d" % number)
+            for number in range(first, first + batch):
+                assert hostile.receive_where(SID_CHANNEL_NAME_RESPONSE, DID_CHANNEL_NAME).get_data() \
+                    == "peer-name-%d" % number
         assert len(logging.Logger.manager.loggerDict) == loggers_before
         assert grown() < 256 * 1024
     assert_still_serving(client)
