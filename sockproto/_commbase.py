@@ -11,7 +11,7 @@ import collections
 import logging
 import threading
 import time
-from typing import Any, Callable, Deque, List, Optional, Union
+from typing import Any, Callable, Deque, List, Optional
 
 from ._logs import ChannelLogger
 
@@ -47,7 +47,7 @@ class _CommBase:
         self._pending_bytes = 0
         self._connected = False
         self._channel_name: Optional[str] = None
-        self.logger: Union[logging.Logger, ChannelLogger] = logging.getLogger(self._LOGGER_BASE)
+        self.logger: logging.Logger = logging.getLogger(self._LOGGER_BASE)
 
     # -- to be provided by subclasses -------------------------------------
     def _schedule(self, function: Callable[..., Any], *args: Any) -> None:

@@ -1,20 +1,19 @@
 """Log helpers: lines tagged with a channel name, and the TX/RX message lines.
 
-The :mod:`logging` module keeps every logger it ever made, so a logger per
-name a peer chooses would grow without bound. A name that comes from a peer
-is therefore carried by a :class:`ChannelLogger` around a logger the
-application chose; it goes away with the connection.
+The :mod:`logging` module keeps every logger that :func:`logging.getLogger`
+ever made, so a logger per name a peer chooses would grow without bound. A
+name that comes from a peer is therefore carried by a :class:`ChannelLogger`:
+a logger that is never registered, writes its records under the name of a
+logger the application chose and goes away with the connection.
 """
 
 import logging
-from typing import Any, MutableMapping, Tuple, Union
+from typing import Any, Optional, Tuple
 
-__all__ = ["ChannelLogger", "LoggerLike", "log_message"]
+__all__ = ["ChannelLogger", "log_message"]
 
 # Longest data text in a TX/RX log line.
 _LOG_DATA_CHARS = 1000
-
-LoggerLike = Union[logging.Logger, logging.LoggerAdapter]
 
 
 def _shown(name: str) -> str:
@@ -22,47 +21,57 @@ def _shown(name: str) -> str:
     return name if name.isprintable() else ascii(name)
 
 
-class ChannelLogger(logging.LoggerAdapter):
-    """Log lines of ``logger`` that start with ``"<channel>: "``.
+class ChannelLogger(logging.Logger):
+    """The lines of ``base``, each starting with ``"<channel>: "``.
 
-    The records also carry the name as ``record.channel``.
+    Records carry ``base``'s name and the channel as ``record.channel``;
+    they go to ``base``'s handlers and up, and ``base`` decides which levels
+    are enabled. The instance is not registered with :mod:`logging`, so it
+    is freed with its last user.
 
     Parameters
     ----------
-    logger : logging.Logger
-        Where the lines go.
+    base : logging.Logger
+        A logger the application chose (e.g. ``sockproto.protocol.all_others``).
     channel : str
-        The channel name (any text: it is escaped in the line if it is not
-        printable).
+        The channel name (any text: escaped in the line unless printable).
     """
 
-    def __init__(self, logger: logging.Logger, channel: str) -> None:
-        super().__init__(logger, {"channel": channel})
+    def __init__(self, base: logging.Logger, channel: str) -> None:
+        super().__init__(base.name)
+        self.parent = base
         self.channel = channel
         self._prefix = _shown(channel)
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> Tuple[Any, MutableMapping[str, Any]]:
-        kwargs["extra"] = self.extra
-        return msg, kwargs
+    def isEnabledFor(self, level: int) -> bool:
+        parent = self.parent
+        assert parent is not None
+        return parent.isEnabledFor(level)
 
-    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
-        if not self.isEnabledFor(level):
-            return
-        msg, kwargs = self.process(msg, kwargs)
-        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the caller, not this method
-        if args:
-            self.logger.log(level, "%s: " + str(msg), self._prefix, *args, **kwargs)
+    def getEffectiveLevel(self) -> int:
+        parent = self.parent
+        assert parent is not None
+        return parent.getEffectiveLevel()
+
+    def makeRecord(self, name: str, level: int, fn: str, lno: int, msg: Any, args: Any,
+                   exc_info: Any, func: Optional[str] = None, extra: Any = None,
+                   sinfo: Optional[str] = None) -> logging.LogRecord:
+        if isinstance(args, tuple) and args:
+            msg, args = "%s: " + str(msg), (self._prefix,) + args
         else:  # a message without arguments is not a format string
-            self.logger.log(level, "%s: %s", self._prefix, msg, **kwargs)
+            msg, args = "%s: %s", (self._prefix, msg)
+        record = super().makeRecord(name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
+        record.channel = self.channel
+        return record
 
 
-def log_message(logger: LoggerLike, level: int, prefix: str, names: Tuple[Any, Any, Any],
+def log_message(logger: logging.Logger, level: int, prefix: str, names: Tuple[Any, Any, Any],
                 data: Any) -> None:
     """Log one message as ``"<prefix> status: …, service_id: …, data_id: …, data: …"``.
 
     Parameters
     ----------
-    logger : logging.Logger or logging.LoggerAdapter
+    logger : logging.Logger
     level : int
     prefix : str
         ``"TX ->"`` or ``"RX <-"``.

@@ -31,7 +31,7 @@ import threading
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 from ._buffer import REFUSED_CONNECTION_FULL, STORED, STORED_OLDEST_DROPPED, ReceiveBuffer
-from ._logs import ChannelLogger, LoggerLike, log_message
+from ._logs import ChannelLogger, log_message
 from ._services import REQUEST, RESPONSE, Callback, Route, ServiceTable
 from .codec import ChecksumError, FrameError
 from .constants import (
@@ -140,7 +140,7 @@ class Peer:
         self._unanswered: "collections.OrderedDict[Key, int]" = collections.OrderedDict()
         self._buffer_refusing = False
         self.channel_name: Optional[str] = settings.channel_name
-        self.logger: LoggerLike = settings.logger
+        self.logger: logging.Logger = settings.logger
         if hasattr(comm, "init_channel_name"):
             comm.init_channel_name(self.channel_name)
 

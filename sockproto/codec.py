@@ -20,7 +20,7 @@ import struct
 import zlib
 from array import array
 from itertools import accumulate
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from .storage import data_storage
 
@@ -31,6 +31,8 @@ __all__ = [
     "encode_pure_frame", "decode_pure_frame", "PURE_CHECKSUM_SIZE",
     "encode_struct_frame", "decode_struct_frame", "STRUCT_HEADER", "json_too_deep",
 ]
+
+BytesLike = Union[bytes, bytearray, memoryview]
 
 #: Largest frame (after removing the stp escapes) accepted by default: 16 MiB.
 DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
@@ -58,15 +60,17 @@ _JSON_ENCODER = json.JSONEncoder()
 _JSON_ENCODE = _JSON_ENCODER.encode
 _JSON_DECODER = json.JSONDecoder()
 _JSON_DECODE = _JSON_DECODER.decode
-_JSON_SCAN = _JSON_DECODER.scan_once
+_JSON_SCAN: Callable[[str, int], Tuple[Any, int]] = getattr(_JSON_DECODER, "scan_once")
 _encode_ascii_str = json.encoder.encode_basestring_ascii
 # CPython's C encoder, used the way JSONEncoder.iterencode uses it; it is only an
 # implementation detail, so it is checked against json.dumps once and dropped if it differs.
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_make_encoder: Optional[Callable[..., Any]] = getattr(json.encoder, "c_make_encoder", None)
 
 
 def _fast_encoder_works() -> bool:
     probe = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
+    if _c_make_encoder is None:
+        return False
     try:
         text = "".join(_c_make_encoder({}, _JSON_ENCODER.default, _encode_ascii_str, None,
                                        ": ", ", ", False, False, True)(probe, 0))
@@ -157,12 +161,12 @@ class StpDecoder:
         """Bytes held by the decoder (partial frame plus unread input)."""
         return len(self._frame) + len(self._buf) - self._pos
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: BytesLike) -> None:
         """Add stream bytes; take frames with :meth:`next_frame`.
 
         Parameters
         ----------
-        data : bytes
+        data : bytes, bytearray or memoryview
         """
         if self._pos:
             del self._buf[:self._pos]
@@ -268,7 +272,7 @@ class StpDecoder:
             raise FrameError("frame longer than %d bytes (%d so far): dropped"
                              % (self.max_frame_size, size))
 
-    def decode(self, data: bytes) -> List[bytes]:
+    def decode(self, data: BytesLike) -> List[bytes]:
         """Feed ``data`` and return every complete frame; skip bad frames.
 
         Parameters
@@ -280,7 +284,7 @@ class StpDecoder:
         frames : list of bytes
         """
         self.feed(data)
-        frames = []
+        frames: List[bytes] = []
         while True:
             try:
                 frame = self.next_frame()
@@ -393,16 +397,16 @@ def _loads(text: bytes, max_depth: int) -> Any:
     if len(text) > max_depth and json_too_deep(text, max_depth):  # short texts cannot be too deep
         raise FrameError("frame content is nested deeper than %d levels" % max_depth)
     try:
-        text = text.decode("utf-8")
+        decoded = text.decode("utf-8")
         # The common case: one value with nothing around it. Anything else
         # (surrounding whitespace, extra data, bad JSON) gets json.loads' rules and errors.
         try:
-            value, end = _JSON_SCAN(text, 0)
-            if end == len(text):
+            value, end = _JSON_SCAN(decoded, 0)
+            if end == len(decoded):
                 return value
         except StopIteration:
             pass
-        return _JSON_DECODE(text)
+        return _JSON_DECODE(decoded)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError("frame content is not UTF-8 JSON: %s" % exc) from None
 
