@@ -113,8 +113,10 @@ def make_server():
         return server_comm, server, client
 
     def raw(port):
+        """A raw peer whose connection the server has accepted and set up."""
         peer = RawPeer.connect(port)
         raw_peers.append(peer)
+        peer.sync()
         return peer
 
     make.raw = raw
