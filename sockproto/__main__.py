@@ -109,7 +109,8 @@ def _call(args: argparse.Namespace) -> int:
         if not prot.send(args.sid, args.did, data, timeout=args.timeout):
             print("sending failed", file=sys.stderr)
             return 1
-        response = prot.receive(prot._response_sid(args.sid), args.did, timeout=args.timeout)
+        # Every service this client knows is answered on Service-ID + 1.
+        response = prot.receive(args.sid + 1, args.did, timeout=args.timeout)
         if response is None:
             print("no response within %ss" % args.timeout, file=sys.stderr)
             return 1

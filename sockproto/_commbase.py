@@ -2,8 +2,9 @@
 
 A comm instance delivers whole frames to one data callback and calls its
 connect/disconnect callbacks, all on its own dispatch thread. Frames that
-arrive before a data callback is registered wait (bounded) and are
-delivered once one is, or can be taken with ``receive()``.
+arrive before a data callback is registered wait (bounded by
+``MAX_PENDING_FRAMES`` and ``MAX_PENDING_BYTES``, the oldest dropped first)
+and are delivered once one is, or can be taken with ``receive()``.
 """
 
 import collections
@@ -12,10 +13,9 @@ import threading
 import time
 from typing import Any, Callable, Deque, List, Optional
 
-__all__: List[str] = []
+from ._logs import ChannelLogger
 
-# Frames kept for a comm instance that has no data callback yet.
-_MAX_PENDING_FRAMES = 1024
+__all__: List[str] = []
 
 DataCallback = Callable[[bytes], Any]
 EventCallback = Callable[[], Any]
@@ -31,6 +31,10 @@ class _CommBase:
     """
 
     IS_CLIENT = True
+    #: Frames kept while there is no data callback; the oldest is dropped first.
+    MAX_PENDING_FRAMES = 1024
+    #: Bytes of frames kept while there is no data callback; the oldest are dropped first.
+    MAX_PENDING_BYTES = 32 * 1024 * 1024
     _LOGGER_BASE = "sockproto.comm"
 
     def __init__(self) -> None:
@@ -40,9 +44,10 @@ class _CommBase:
         self._connect_callbacks: List[EventCallback] = []
         self._disconnect_callbacks: List[EventCallback] = []
         self._pending: Deque[bytes] = collections.deque()
+        self._pending_bytes = 0
         self._connected = False
         self._channel_name: Optional[str] = None
-        self.logger = logging.getLogger(self._LOGGER_BASE)
+        self.logger: logging.Logger = logging.getLogger(self._LOGGER_BASE)
 
     # -- to be provided by subclasses -------------------------------------
     def _schedule(self, function: Callable[..., Any], *args: Any) -> None:
@@ -58,11 +63,14 @@ class _CommBase:
         Parameters
         ----------
         channel_name : str, optional
-            The name; None keeps the package logger.
+            The name, shown at the start of this instance's log lines (the
+            logger stays the instance's, e.g. ``sockproto.tcp.server``); None
+            shows none.
         """
         self._channel_name = channel_name
         base = logging.getLogger(self._LOGGER_BASE)
-        self.logger = base.getChild(str(channel_name)) if channel_name else base
+        # The name may come from the peer: it tags the lines, it makes no logger.
+        self.logger = ChannelLogger(base, str(channel_name)) if channel_name else base
 
     def is_connected(self) -> bool:
         """Return True while the connection is up.
@@ -135,7 +143,7 @@ class _CommBase:
                 if remaining <= 0 or not self._cond.wait(remaining):
                     if not self._pending:
                         return None
-            return self._pending.popleft()
+            return self._pop_pending()
 
     # -- for subclasses ----------------------------------------------
     def _fallback_data_callback(self) -> Optional[DataCallback]:
@@ -154,10 +162,17 @@ class _CommBase:
         callback = callback or self._fallback_data_callback()
         if callback is None or self._pending:
             with self._cond:
-                if len(self._pending) >= _MAX_PENDING_FRAMES:
-                    self._pending.popleft()
-                    self.logger.warning("no receiver for frames: oldest pending frame dropped")
+                dropped = 0
+                while self._pending and (len(self._pending) >= self.MAX_PENDING_FRAMES or
+                                         self._pending_bytes + len(frame) > self.MAX_PENDING_BYTES):
+                    self._pop_pending()
+                    dropped += 1
+                if dropped:
+                    self.logger.warning("no receiver for frames: %d oldest pending frame(s) dropped "
+                                        "(at most %d frames and %d bytes are kept)", dropped,
+                                        self.MAX_PENDING_FRAMES, self.MAX_PENDING_BYTES)
                 self._pending.append(frame)
+                self._pending_bytes += len(frame)
                 self._cond.notify_all()
             if callback is not None:
                 self._flush_pending()  # keep the order of frames held back earlier
@@ -170,8 +185,14 @@ class _CommBase:
                 callback = self._data_callback or self._fallback_data_callback()
                 if callback is None or not self._pending:
                     return
-                frame = self._pending.popleft()
+                frame = self._pop_pending()
             self._call(callback, frame)
+
+    def _pop_pending(self) -> bytes:
+        """The oldest pending frame, removed (hold ``_cond``)."""
+        frame = self._pending.popleft()
+        self._pending_bytes -= len(frame)
+        return frame
 
     def _call(self, callback: Callable[..., Any], *args: Any) -> None:
         try:

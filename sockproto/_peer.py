@@ -1,16 +1,38 @@
 """Per-connection state of a protocol instance: dispatch, authentication, channel name.
 
-A :class:`_Peer` binds one comm instance (one connection) to the shared
-configuration of its protocol instance (services, callbacks, names, secret,
-receive buffer). It runs on the comm's dispatch thread.
+A :class:`Peer` serves one comm instance (one connection). What it shares
+with the other connections of its protocol instance comes in as objects with
+small interfaces, never as the protocol instance itself:
+
+* :class:`PeerSettings` -- secret, ``auto_auth``, channel name, logger and
+  frame codec of the protocol instance;
+* :class:`~sockproto._services.ServiceTable` -- how a received message is
+  handled (service, callback, whitelist);
+* :class:`~sockproto._buffer.ReceiveBuffer` -- messages kept for ``receive()``;
+* a :class:`threading.Condition`, notified on every change of state;
+* :class:`ServingPeer` -- the peer whose message the current thread handles;
+* ``on_gone(peer)`` -- called after the connection went down.
+
+The comm callbacks run on the comm instance's dispatch thread.
+
+Until a connection is trusted (when there is a secret), only the
+authentification and channel-name messages and those added to the whitelist
+reach handlers, callbacks or the receive buffer. The one exception is the
+peer's ``STATUS_AUTH_REQUIRED`` refusal (data ``null``) of a request this
+side sent on the same untrusted connection: it is delivered, once per request.
 """
 
+import collections
 import hashlib
 import hmac
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Callable, Dict, NamedTuple, Optional, Tuple
+import threading
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
+from ._buffer import REFUSED_CONNECTION_FULL, STORED, STORED_OLDEST_DROPPED, ReceiveBuffer
+from ._logs import ChannelLogger, log_message
+from ._services import REQUEST, RESPONSE, Callback, Route, ServiceTable
 from .codec import ChecksumError, FrameError
 from .constants import (
     AUTH_STATE__NAMES, AUTH_STATE_KEY_TRANSFERRED, AUTH_STATE_SEED_REQUESTED,
@@ -23,22 +45,16 @@ from .constants import (
 )
 from .storage import data_storage
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .protocol import pure_json_protocol
+__all__ = ["Peer", "PeerSettings", "ServingPeer", "PEER_HANDLERS", "PROTOCOL_MESSAGES", "auth_key",
+           "SEED_BYTES", "MAX_CHANNEL_NAME", "MAX_UNANSWERED_REQUESTS"]
 
-__all__: list = []
-
-# Random bytes in an authentication seed (sent as twice as many hex digits).
+#: Random bytes in an authentication seed (sent as twice as many hex digits).
 SEED_BYTES = 32
-# Longest channel name taken over from a peer.
+#: Longest channel name taken over from a peer, in characters.
 MAX_CHANNEL_NAME = 256
-
-# Kinds of received message (see _Route).
-_REQUEST = 0           # of a registered service: answered with its response Service-ID
-_RESPONSE = 1          # anything else, e.g. a response or a message of an odd Service-ID
-_UNKNOWN_REQUEST = 2   # an even Service-ID of no registered service
-
-_Callback = Tuple[Callable[..., Any], tuple, dict]
+#: Requests sent on an untrusted connection whose refusal is still expected
+#: (the oldest is forgotten first).
+MAX_UNANSWERED_REQUESTS = 256
 
 # What a comm instance may hand to the data callback as a frame.
 _FRAME_TYPES = (bytes, bytearray, memoryview)
@@ -46,24 +62,9 @@ _FRAME_TYPES = (bytes, bytearray, memoryview)
 # States in which a new handshake of our own is not started.
 _OWN_HANDSHAKE_STATES = (AUTH_STATE_SEED_REQUESTED, AUTH_STATE_KEY_TRANSFERRED,
                          AUTH_STATE_TRUSTED_CONNECTION)
+_PENDING_HANDSHAKE_STATES = (AUTH_STATE_SEED_REQUESTED, AUTH_STATE_KEY_TRANSFERRED)
 
-
-class _Route(NamedTuple):
-    """How messages with one (service_id, data_id) are handled.
-
-    Worked out once per pair from the protocol's configuration (services,
-    callbacks, whitelist, secret) and kept until that configuration changes.
-    """
-
-    kind: int
-    #: A handler of the protocol itself (authentification, channel name), as an unbound _Peer method.
-    internal: Optional[Callable[["_Peer", data_storage], Any]]
-    #: The user's (callback, args, kwargs), or None to buffer the message for receive().
-    callback: Optional[_Callback]
-    #: True if the message needs no authentificated connection.
-    open: bool
-    #: The Service-ID that answers a request.
-    response_sid: int
+Key = Tuple[int, int]
 
 
 def auth_key(seed: str, secret: bytes) -> str:
@@ -71,18 +72,75 @@ def auth_key(seed: str, secret: bytes) -> str:
     return hashlib.sha512(seed.encode("utf-8", "surrogatepass") + secret).hexdigest()
 
 
-class _Peer:
-    """One connection of a protocol instance."""
+class PeerSettings(NamedTuple):
+    """What every connection of one protocol instance shares, besides table and buffer."""
 
-    def __init__(self, proto: "pure_json_protocol", comm: Any) -> None:
-        self.proto = proto
+    #: The shared secret, or None (then every message is open).
+    secret: Optional[bytes]
+    #: Start the authentification after every connect (clients only).
+    auto_auth: bool
+    #: The channel name given to the protocol instance, or None.
+    channel_name: Optional[str]
+    #: The protocol instance's logger (of that channel name).
+    logger: logging.Logger
+    #: ``encode(status, service_id, data_id, data) -> frame``.
+    encode: Callable[[int, int, int, Any], bytes]
+    #: ``decode(frame, max_depth) -> data_storage``, raising FrameError.
+    decode: Callable[[bytes, int], data_storage]
+    #: Deepest JSON nesting accepted in received data.
+    max_json_depth: int
+
+
+class ServingPeer(threading.local):
+    """The peer whose message the current thread is handling (in a callback), per thread."""
+
+    peer: Optional["Peer"] = None
+
+
+class Peer:
+    """One connection of a protocol instance.
+
+    Parameters
+    ----------
+    comm : object
+        The comm instance of this connection.
+    settings : PeerSettings
+    table : ServiceTable
+    buffer : ReceiveBuffer
+    state : threading.Condition
+        Notified (by this peer) on every change of connection, authentification
+        or channel-name state.
+    serving : ServingPeer
+        Set to this peer while a user callback runs for it.
+    on_gone : callable
+        ``on_gone(peer)``, called on the dispatch thread after a disconnect.
+    """
+
+    def __init__(self, comm: Any, settings: PeerSettings, table: ServiceTable, buffer: ReceiveBuffer,
+                 state: threading.Condition, serving: ServingPeer,
+                 on_gone: Callable[["Peer"], None]) -> None:
         self.comm = comm
+        self._settings = settings
+        self._table = table
+        self._route = table.route
+        self._names = table.names
+        self._buffer = buffer
+        self._account = buffer.open_account()
+        self._state = state
+        self._serving = serving
+        self._on_gone = on_gone
+        self._decode = settings.decode
+        self._max_json_depth = settings.max_json_depth
+        self._guarded = settings.secret is not None
         self.auth_state = AUTH_STATE_UNTRUSTED_CONNECTION
         self.seed: Optional[str] = None
         self.connected = False
         self._connect_seen = False
-        self.channel_name: Optional[str] = proto._channel_name
-        self.logger = proto._channel_logger(self.channel_name)
+        # (response_sid, data_id) -> refusals still expected for requests sent while untrusted.
+        self._unanswered: "collections.OrderedDict[Key, int]" = collections.OrderedDict()
+        self._buffer_refusing = False
+        self.channel_name: Optional[str] = settings.channel_name
+        self.logger: logging.Logger = settings.logger
         if hasattr(comm, "init_channel_name"):
             comm.init_channel_name(self.channel_name)
 
@@ -99,34 +157,48 @@ class _Peer:
     def trusted(self) -> bool:
         return self.auth_state == AUTH_STATE_TRUSTED_CONNECTION
 
+    def authentification_pending(self) -> bool:
+        """True while a handshake started by this side waits for the peer."""
+        return self.auth_state in _PENDING_HANDSHAKE_STATES
+
     def get_channel_name(self) -> str:
         return self.channel_name or DEFAULT_CHANNEL_NAME
 
+    def drop_buffered(self) -> int:
+        """Drop this connection's messages from the receive buffer; return how many."""
+        return self._buffer.discard(self._account)
+
     def _set_auth_state(self, state: int) -> None:
-        with self.proto._cond:
+        with self._state:
             changed = state != self.auth_state
             self.auth_state = state
-            self.proto._cond.notify_all()
+            self._state.notify_all()
         if changed:
             self.logger.debug("authentification state: %s", AUTH_STATE__NAMES[state])
 
     def _set_channel_name(self, name: Optional[str]) -> None:
-        with self.proto._cond:
+        with self._state:
             self.channel_name = name
-            self.proto._cond.notify_all()
-        self.logger = self.proto._channel_logger(name)
+            self._state.notify_all()
+        # A name from the peer gets no logger of its own: it tags the lines of ours.
+        own = self._settings.channel_name
+        self.logger = self._settings.logger if name is None or name == own else \
+            ChannelLogger(self._settings.logger, name)
         if hasattr(self.comm, "init_channel_name"):
             self.comm.init_channel_name(name)
 
     # -- output -------------------------------------------------------------------
     def send(self, service_id: int, data_id: int, data: Any, status: int = STATUS_OKAY,
              timeout: float = 2, log_lvl: int = logging.INFO) -> bool:
-        frame = self.proto._encode_frame(status, service_id, data_id, data)
-        if self.logger.isEnabledFor(log_lvl):
-            self.proto._log_message(self.logger, log_lvl, "TX ->", status, service_id, data_id, data)
+        frame = self._settings.encode(status, service_id, data_id, data)
+        logger = self.logger
+        if logger.isEnabledFor(log_lvl):
+            log_message(logger, log_lvl, "TX ->", self._names(status, service_id, data_id), data)
+        if self._guarded and self.auth_state != AUTH_STATE_TRUSTED_CONNECTION:
+            self._expect_refusal(service_id, data_id)
         sent = bool(self.comm.send(frame, timeout))
         if not sent:
-            self.logger.warning("TX failed: service_id %s, data_id %s not sent", service_id, data_id)
+            logger.warning("TX failed: service_id %s, data_id %s not sent", service_id, data_id)
         return sent
 
     def _respond(self, msg: data_storage, response_sid: int, status: Any, data: Any) -> None:
@@ -140,17 +212,17 @@ class _Peer:
 
     # -- comm callbacks (dispatch thread) ----------------------------------------
     def _on_connect(self) -> None:
-        with self.proto._cond:
+        with self._state:
             if self._connect_seen:
                 return
             self._connect_seen = True
         if getattr(self.comm, "IS_CLIENT", False):
-            self.send(SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME, self.proto._channel_name, timeout=0)
-            if self.proto._auto_auth and self.proto._secret is not None:
+            self.send(SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME, self._settings.channel_name, timeout=0)
+            if self._settings.auto_auth and self._guarded:
                 self.start_authentification(timeout=0)
-        with self.proto._cond:
+        with self._state:
             self.connected = True  # from now on, messages of the user go out after these
-            self.proto._cond.notify_all()
+            self._state.notify_all()
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until the connect handling (channel name, auto-auth) has sent its messages."""
@@ -159,20 +231,21 @@ class _Peer:
         in_dispatch = getattr(self.comm, "_in_dispatch_thread", None)
         if in_dispatch is not None and in_dispatch():
             return
-        self.proto._wait_for(lambda: self.connected, timeout)
+        with self._state:
+            self._state.wait_for(lambda: self.connected, max(0.0, timeout))
 
     def _on_disconnect(self) -> None:
-        with self.proto._cond:
+        with self._state:
             self.connected = False
             self._connect_seen = False
             self.seed = None
             self.auth_state = AUTH_STATE_UNTRUSTED_CONNECTION
-            self.proto._cond.notify_all()
-        self._set_channel_name(self.proto._channel_name)
-        self.proto._peer_disconnected(self)
+            self._unanswered.clear()
+            self._state.notify_all()
+        self._set_channel_name(self._settings.channel_name)
+        self._on_gone(self)
 
     def _on_frame(self, frame: Any) -> None:
-        proto = self.proto
         if not isinstance(frame, _FRAME_TYPES):
             # A comm instance that calls its data callback with itself: the
             # frame is taken with its receive().
@@ -180,12 +253,12 @@ class _Peer:
             if frame is None:
                 return
         try:
-            msg = proto._decode_frame(frame)
+            msg = self._decode(frame, self._max_json_depth)
         except ChecksumError as exc:
             self.logger.warning("RX: checksum error, frame of %d bytes dropped", len(frame))
             bad = exc.message
-            if bad is not None and bad["service_id"] in proto._sid_response:
-                self._respond(bad, proto._response_sid(bad["service_id"]), STATUS_CHECKSUM_ERROR, None)
+            if bad is not None and self._table.is_request(bad["service_id"]):
+                self._respond(bad, self._table.response_sid(bad["service_id"]), STATUS_CHECKSUM_ERROR, None)
             return
         except FrameError as exc:
             self.logger.warning("RX: frame of %d bytes dropped: %s", len(frame), exc)
@@ -193,66 +266,118 @@ class _Peer:
         key = (msg["service_id"], msg["data_id"])
         logger = self.logger
         if logger.isEnabledFor(logging.INFO):
-            proto._log_message(logger, logging.INFO, "RX <-", msg["status"], key[0], key[1], msg["data"])
-        kind, internal, callback, is_open, response_sid = proto._routes.get(key) or proto._add_route(key)
+            log_message(logger, logging.INFO, "RX <-", self._names(msg["status"], *key), msg["data"])
+        kind, handler, callback, is_open, response_sid = self._route(key)
         try:
             if (not is_open and self.auth_state != AUTH_STATE_TRUSTED_CONNECTION
-                    and self._refused_untrusted(msg, kind, response_sid)):
+                    and not self._admit_untrusted(msg, key, kind, response_sid)):
                 return
-            if internal is not None:
-                result = internal(self, msg)
-                if kind == _REQUEST:
+            if handler is not None:
+                result = handler(self, msg)
+                if kind == REQUEST:
                     self._respond(msg, response_sid, *result)
-            elif kind == _REQUEST:
-                if callback is None:
+            elif kind == REQUEST:
+                if callback is not None:
+                    self._respond(msg, response_sid, *self._run_request_callback(callback, msg))
+                elif self._keep(msg, key, len(frame)):
                     logger.warning("RX: no callback for service_id %s, data_id %s: request buffered", *key)
-                    proto._buffer_put(msg)
                     self._respond(msg, response_sid, STATUS_BUFFERING_UNHANDLED_REQUEST, None)
                 else:
-                    self._respond(msg, response_sid, *self._run_request_callback(callback, msg))
-            elif kind == _RESPONSE:
+                    self._respond(msg, response_sid, STATUS_OPERATION_NOT_PERMITTED, None)
+            elif kind == RESPONSE:
                 if callback is None:
-                    proto._buffer_put(msg)
+                    self._keep(msg, key, len(frame))
                 else:
                     self._run_response_callback(callback, msg)
             else:
                 logger.warning("RX: request with unknown service_id %s (data_id %s)", *key)
                 if msg["status"] == STATUS_OKAY:
-                    self.send(key[0] + 1, key[1], None, STATUS_SERVICE_OR_DATA_UNKNOWN, 0)
+                    self.send(response_sid, key[1], None, STATUS_SERVICE_OR_DATA_UNKNOWN, 0)
         except Exception:
-            logger.exception("RX: handling of %r failed", msg)
+            logger.exception("RX: handling of service_id %s, data_id %s failed", *key)
 
-    def _refused_untrusted(self, msg: data_storage, kind: int, response_sid: int) -> bool:
-        """Refuse a message that needs authentification; False if it is handled anyway.
-
-        A refused request (of an unknown service too) is answered with
-        STATUS_AUTH_REQUIRED. A message carrying STATUS_AUTH_REQUIRED (the
-        peer's refusal) is handled.
-        """
-        service_id, data_id = msg["service_id"], msg["data_id"]
-        if kind == _REQUEST or (kind == _UNKNOWN_REQUEST and msg["status"] == STATUS_OKAY):
-            self.logger.warning("RX: service_id %s, data_id %s needs authentification: "
-                                "answered with status %s", service_id, data_id, STATUS_AUTH_REQUIRED)
-            self._respond(msg, response_sid, STATUS_AUTH_REQUIRED, None)
+    def _keep(self, msg: data_storage, key: Key, frame_size: int) -> bool:
+        """Put ``msg`` into the receive buffer; False (and logged) if it was refused."""
+        result = self._buffer.put(self._account, key, msg, frame_size)
+        if result == STORED:
+            if self._buffer_refusing:
+                self._buffer_refusing = False
             return True
-        if msg["status"] != STATUS_AUTH_REQUIRED:
-            self.logger.warning("RX: service_id %s, data_id %s from an untrusted peer dropped",
-                                service_id, data_id)
+        if result == STORED_OLDEST_DROPPED:
+            self._buffer_refusing = False
+            self.logger.warning("receive buffer for service_id %s, data_id %s full: "
+                                "oldest message dropped", *key)
             return True
+        if result == REFUSED_CONNECTION_FULL:
+            reason = "this connection's share (%d bytes)" % self._buffer.max_bytes_per_connection
+        else:
+            reason = "the whole buffer (%d bytes)" % self._buffer.max_bytes
+        # Warned once per run of refusals, so that a flood does not flood the log.
+        level = logging.DEBUG if self._buffer_refusing else logging.WARNING
+        self._buffer_refusing = True
+        self.logger.log(level, "RX: receive buffer full, %s used up: service_id %s, data_id %s "
+                        "(frame of %d bytes) dropped", reason, key[0], key[1], frame_size)
         return False
 
-    def _call_user(self, entry: _Callback, msg: data_storage) -> Any:
-        """Call a user's callback; :meth:`pure_json_protocol.send` inside it answers this peer."""
+    # -- untrusted connections --------------------------------------------------------
+    def _admit_untrusted(self, msg: data_storage, key: Key, kind: int, response_sid: int) -> bool:
+        """Decide on a message that needs a trusted connection; True to handle it anyway.
+
+        A request (of an unknown service too) is answered with
+        STATUS_AUTH_REQUIRED. The refusal of a request of ours is handled.
+        Everything else is dropped.
+        """
+        status = msg["status"]
+        if kind == REQUEST or (kind != RESPONSE and status == STATUS_OKAY):
+            self.logger.warning("RX: service_id %s, data_id %s needs authentification: "
+                                "answered with status %s", key[0], key[1], STATUS_AUTH_REQUIRED)
+            self._respond(msg, response_sid, STATUS_AUTH_REQUIRED, None)
+            return False
+        if status == STATUS_AUTH_REQUIRED and msg["data"] is None and self._take_refusal(key):
+            return True
+        self.logger.warning("RX: service_id %s, data_id %s (status %s) from an untrusted peer dropped",
+                            key[0], key[1], status)
+        return False
+
+    def _expect_refusal(self, service_id: int, data_id: int) -> None:
+        """Note a request sent while untrusted: the peer may refuse it."""
+        route: Route = self._route((service_id, data_id))
+        if route.kind == RESPONSE:
+            return
+        refusal = (route.response_sid, data_id)
+        if self._route(refusal).open:
+            return
+        with self._state:
+            unanswered = self._unanswered
+            unanswered[refusal] = unanswered.get(refusal, 0) + 1
+            unanswered.move_to_end(refusal)
+            while len(unanswered) > MAX_UNANSWERED_REQUESTS:
+                unanswered.popitem(last=False)
+
+    def _take_refusal(self, key: Key) -> bool:
+        with self._state:
+            count = self._unanswered.get(key)
+            if not count:
+                return False
+            if count == 1:
+                del self._unanswered[key]
+            else:
+                self._unanswered[key] = count - 1
+            return True
+
+    # -- user callbacks ----------------------------------------------------------------
+    def _call_user(self, entry: Callback, msg: data_storage) -> Any:
+        """Call a user's callback; the protocol's ``send`` inside it answers this peer."""
         callback, args, kwargs = entry
-        local = self.proto._local
-        previous = getattr(local, "peer", None)
-        local.peer = self
+        serving = self._serving
+        previous = serving.peer
+        serving.peer = self
         try:
             return callback(msg, *args, **kwargs)
         finally:
-            local.peer = previous
+            serving.peer = previous
 
-    def _run_request_callback(self, entry: _Callback, msg: data_storage) -> Tuple[Any, Any]:
+    def _run_request_callback(self, entry: Callback, msg: data_storage) -> Tuple[Any, Any]:
         try:
             result = self._call_user(entry, msg)
         except Exception:
@@ -266,7 +391,7 @@ class _Peer:
             return STATUS_CALLBACK_ERROR, None
         return status, data
 
-    def _run_response_callback(self, entry: _Callback, msg: data_storage) -> None:
+    def _run_response_callback(self, entry: Callback, msg: data_storage) -> None:
         try:
             self._call_user(entry, msg)
         except Exception:
@@ -281,7 +406,7 @@ class _Peer:
         and a trusted connection stays trusted: a second seed request would
         make the peer drop the seed that the first key answers.
         """
-        with self.proto._cond:
+        with self._state:
             if self.auth_state in _OWN_HANDSHAKE_STATES:
                 return True
             self.seed = None
@@ -291,18 +416,25 @@ class _Peer:
             return False
         return True
 
+    def abandon_authentification(self) -> None:
+        """Give up a handshake of ours that the peer did not finish in time."""
+        with self._state:
+            if self.auth_state not in _PENDING_HANDSHAKE_STATES:
+                return
+            self._set_auth_state(AUTH_STATE_UNTRUSTED_CONNECTION)
+
     def _on_seed_request(self, msg: data_storage) -> Tuple[int, Any]:
-        if self.proto._secret is None:
+        if self._settings.secret is None:
             self.logger.warning("authentification requested, but no secret is set")
             return STATUS_OPERATION_NOT_PERMITTED, None
         seed = secrets.token_hex(SEED_BYTES)
-        with self.proto._cond:
+        with self._state:
             self.seed = seed
         self._set_auth_state(AUTH_STATE_SEED_TRANSFERRED)
         return STATUS_OKAY, seed
 
     def _on_seed_response(self, msg: data_storage) -> None:
-        secret = self.proto._secret
+        secret = self._settings.secret
         if self.auth_state != AUTH_STATE_SEED_REQUESTED or secret is None:
             self.logger.warning("unexpected authentification seed ignored")
             return
@@ -316,9 +448,9 @@ class _Peer:
             self._set_auth_state(AUTH_STATE_UNTRUSTED_CONNECTION)
 
     def _on_key_request(self, msg: data_storage) -> Tuple[int, Any]:
-        with self.proto._cond:
+        with self._state:
             seed, self.seed = self.seed, None  # a seed answers one key only
-        secret = self.proto._secret
+        secret = self._settings.secret
         if seed is None or secret is None:
             self.logger.warning("authentification key without a seed refused")
             self._set_auth_state(AUTH_STATE_UNTRUSTED_CONNECTION)
@@ -354,51 +486,42 @@ class _Peer:
     def _on_channel_request(self, msg: data_storage) -> Tuple[int, Any]:
         name = msg.get_data()
         if self._valid_name(name):
-            configured = self.proto._channel_name
+            configured = self._settings.channel_name
             if configured is not None and configured != name:
                 self.logger.warning("channel name conflict: own name %r, client's name %r "
                                     "taken over", configured, name)
-            self._set_channel_name(name)
+            if name != self.channel_name:
+                self._set_channel_name(name)
         elif name is not None:
-            self.logger.warning("invalid channel name %r ignored", name)
+            self.logger.warning("invalid channel name ignored (%s, not a text of 1 to %d characters)",
+                                type(name).__name__, MAX_CHANNEL_NAME)
         return STATUS_OKAY, self.channel_name
 
     def _on_channel_response(self, msg: data_storage) -> None:
         name = msg.get_data()
         if not self._valid_name(name):
+            if name is not None:
+                self.logger.warning("invalid channel name ignored (%s, not a text of 1 to %d "
+                                    "characters)", type(name).__name__, MAX_CHANNEL_NAME)
             return
-        configured = self.proto._channel_name
+        configured = self._settings.channel_name
         if configured is None:
-            self._set_channel_name(name)
+            if name != self.channel_name:
+                self._set_channel_name(name)
         elif configured != name:
             self.logger.warning("channel name conflict: own name %r, peer's name %r",
                                 configured, name)
 
 
-# The protocol's own handlers, by (service_id, data_id).
-_INTERNAL_HANDLERS: Dict[Tuple[int, int], Callable[[_Peer, data_storage], Any]] = {
-    (SID_AUTH_REQUEST, DID_AUTH_SEED): _Peer._on_seed_request,
-    (SID_AUTH_RESPONSE, DID_AUTH_SEED): _Peer._on_seed_response,
-    (SID_AUTH_REQUEST, DID_AUTH_KEY): _Peer._on_key_request,
-    (SID_AUTH_RESPONSE, DID_AUTH_KEY): _Peer._on_key_response,
-    (SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME): _Peer._on_channel_request,
-    (SID_CHANNEL_NAME_RESPONSE, DID_CHANNEL_NAME): _Peer._on_channel_response,
+#: The protocol's own handlers, by (service_id, data_id): unbound :class:`Peer` methods.
+PEER_HANDLERS: Dict[Key, Callable[[Peer, data_storage], Any]] = {
+    (SID_AUTH_REQUEST, DID_AUTH_SEED): Peer._on_seed_request,
+    (SID_AUTH_RESPONSE, DID_AUTH_SEED): Peer._on_seed_response,
+    (SID_AUTH_REQUEST, DID_AUTH_KEY): Peer._on_key_request,
+    (SID_AUTH_RESPONSE, DID_AUTH_KEY): Peer._on_key_response,
+    (SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME): Peer._on_channel_request,
+    (SID_CHANNEL_NAME_RESPONSE, DID_CHANNEL_NAME): Peer._on_channel_response,
 }
 
-
-def make_route(proto: "pure_json_protocol", service_id: int, data_id: int) -> _Route:
-    """Work out how ``proto`` handles messages with ``service_id`` and ``data_id``."""
-    key = (service_id, data_id)
-    is_open = proto._secret is None or key in proto._whitelist
-    response_sid = proto._response_sid(service_id)
-    if service_id in proto._sid_response:
-        kind = _REQUEST
-    elif service_id % 2 == 0 and service_id not in proto._response_sids:
-        kind = _UNKNOWN_REQUEST
-    else:
-        kind = _RESPONSE
-    internal = _INTERNAL_HANDLERS.get(key)
-    callback = None
-    if internal is None and kind != _UNKNOWN_REQUEST:
-        callback = proto._find_callback(service_id, data_id)
-    return _Route(kind, internal, callback, is_open, response_sid)
+#: The messages of the authentification and channel-name exchange: open to untrusted connections.
+PROTOCOL_MESSAGES = tuple(PEER_HANDLERS)

@@ -11,25 +11,34 @@ Two layers:
 
 Every decoder either returns a result or raises :class:`FrameError` (or its
 subclass :class:`ChecksumError`); no other exception escapes for any input.
+JSON nested deeper than ``max_depth`` levels is refused before it is parsed,
+so the depth a frame can reach does not depend on the caller's stack.
 """
 
 import json
 import struct
 import zlib
-from typing import Any, List, Optional
+from array import array
+from itertools import accumulate
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from .storage import data_storage
 
 __all__ = [
-    "FrameError", "ChecksumError", "DEFAULT_MAX_FRAME_SIZE",
+    "FrameError", "ChecksumError", "DEFAULT_MAX_FRAME_SIZE", "DEFAULT_MAX_JSON_DEPTH",
     "STP_SYNC", "STP_START", "STP_END",
     "stp_encode", "StpDecoder",
     "encode_pure_frame", "decode_pure_frame", "PURE_CHECKSUM_SIZE",
-    "encode_struct_frame", "decode_struct_frame", "STRUCT_HEADER",
+    "encode_struct_frame", "decode_struct_frame", "STRUCT_HEADER", "json_too_deep",
 ]
+
+BytesLike = Union[bytes, bytearray, memoryview]
 
 #: Largest frame (after removing the stp escapes) accepted by default: 16 MiB.
 DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+
+#: Deepest nesting of arrays and objects accepted in a message's data by default.
+DEFAULT_MAX_JSON_DEPTH = 128
 
 #: The stp sync byte; doubled inside a frame.
 STP_SYNC = b":"
@@ -51,15 +60,17 @@ _JSON_ENCODER = json.JSONEncoder()
 _JSON_ENCODE = _JSON_ENCODER.encode
 _JSON_DECODER = json.JSONDecoder()
 _JSON_DECODE = _JSON_DECODER.decode
-_JSON_SCAN = _JSON_DECODER.scan_once
+_JSON_SCAN: Callable[[str, int], Tuple[Any, int]] = getattr(_JSON_DECODER, "scan_once")
 _encode_ascii_str = json.encoder.encode_basestring_ascii
 # CPython's C encoder, used the way JSONEncoder.iterencode uses it; it is only an
 # implementation detail, so it is checked against json.dumps once and dropped if it differs.
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_make_encoder: Optional[Callable[..., Any]] = getattr(json.encoder, "c_make_encoder", None)
 
 
 def _fast_encoder_works() -> bool:
     probe = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
+    if _c_make_encoder is None:
+        return False
     try:
         text = "".join(_c_make_encoder({}, _JSON_ENCODER.default, _encode_ascii_str, None,
                                        ": ", ", ", False, False, True)(probe, 0))
@@ -150,12 +161,12 @@ class StpDecoder:
         """Bytes held by the decoder (partial frame plus unread input)."""
         return len(self._frame) + len(self._buf) - self._pos
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: BytesLike) -> None:
         """Add stream bytes; take frames with :meth:`next_frame`.
 
         Parameters
         ----------
-        data : bytes
+        data : bytes, bytearray or memoryview
         """
         if self._pos:
             del self._buf[:self._pos]
@@ -177,7 +188,10 @@ class StpDecoder:
         """
         buf = self._buf
         if not self._in_frame and self._pos == len(buf):
-            return None  # everything fed has been taken
+            if self._pos:  # everything fed has been taken: hold no memory for it
+                del buf[:]
+                self._pos = 0
+            return None
         while True:
             if not self._in_frame:
                 start = buf.find(STP_START, self._pos)
@@ -258,7 +272,7 @@ class StpDecoder:
             raise FrameError("frame longer than %d bytes (%d so far): dropped"
                              % (self.max_frame_size, size))
 
-    def decode(self, data: bytes) -> List[bytes]:
+    def decode(self, data: BytesLike) -> List[bytes]:
         """Feed ``data`` and return every complete frame; skip bad frames.
 
         Parameters
@@ -270,7 +284,7 @@ class StpDecoder:
         frames : list of bytes
         """
         self.feed(data)
-        frames = []
+        frames: List[bytes] = []
         while True:
             try:
                 frame = self.next_frame()
@@ -304,18 +318,95 @@ def _json_text(data: Any) -> str:
     return "".join(encoder(data, 0))
 
 
-def _loads(text: bytes) -> Any:
+# Frames up to this size count their brackets with bytes.count; longer ones
+# look for them with find(), which stops once there are more than enough.
+_COUNT_SCAN_SIZE = 4096
+_ESCAPED_BACKSLASH = b"\\\\"
+_ESCAPED_QUOTE = b'\\"'
+# bytes.translate arguments that keep only brackets and quotes, with '[' and '{'
+# written as '(' and ']' and '}' as ')'.
+_NESTING_TABLE = bytes.maketrans(b"[{]}", b"(())")
+_NOT_NESTING = bytes(set(range(256)) - set(b'[]{}"'))
+# '(' as +1 and ')' as -1, read as signed bytes.
+_STEP_TABLE = bytes.maketrans(b"()", b"\x01\xff")
+_LEAF = b"()"
+_EMPTY_STRING = b'""'
+# Rounds of removing innermost pairs before the rest is measured in one pass.
+_PEEL_ROUNDS = 8
+
+
+def _more_openers_than(text: bytes, limit: int) -> bool:
+    """True if ``text`` holds more than ``limit`` bytes '[' and '{'."""
+    if len(text) <= _COUNT_SCAN_SIZE:
+        return text.count(b"[") + text.count(b"{") > limit
+    found = 0
+    for opener in (b"[", b"{"):
+        pos = text.find(opener)
+        while pos >= 0:
+            found += 1
+            if found > limit:
+                return True
+            pos = text.find(opener, pos + 1)
+    return False
+
+
+def json_too_deep(text: bytes, max_depth: int) -> bool:
+    """True if the JSON ``text`` nests arrays and objects deeper than ``max_depth``.
+
+    Brackets inside strings do not count. For valid JSON the answer is exact;
+    for invalid JSON it is True whenever a parser would nest deeper than
+    ``max_depth`` before finding the error. The work is a few passes over
+    ``text`` in C, and only a count when there are few brackets.
+
+    Parameters
+    ----------
+    text : bytes
+        UTF-8 JSON text.
+    max_depth : int
+        The deepest nesting allowed; a scalar has depth 0, ``[]`` depth 1.
+
+    Returns
+    -------
+    too_deep : bool
+    """
+    if len(text) <= max_depth or not _more_openers_than(text, max_depth):
+        return False
+    if b"\\" in text:  # escaped quotes must not end a string
+        text = text.replace(_ESCAPED_BACKSLASH, b"").replace(_ESCAPED_QUOTE, b"")
+    nesting = text.translate(_NESTING_TABLE, _NOT_NESTING)
+    if b'"' in nesting:
+        # Strings without brackets first (cheap), then the rest: outside strings only.
+        nesting = nesting.replace(_EMPTY_STRING, b"")
+        if b'"' in nesting:
+            nesting = b"".join(nesting.split(b'"')[::2])
+    if b"(" * (max_depth + 1) in nesting:
+        return True
+    # Each round removes the innermost pairs, one level of depth. Shallow JSON
+    # is done after a few; deeper JSON has the rest measured in one pass.
+    for peeled in range(_PEEL_ROUNDS):
+        reduced = nesting.replace(_LEAF, b"")
+        if len(reduced) == len(nesting):
+            # No pair left: ')...)(...(' of invalid JSON, or nothing.
+            return reduced.count(b"(") + peeled > max_depth
+        nesting = reduced
+    depth = max(accumulate(array("b", nesting.translate(_STEP_TABLE))), default=0)
+    return depth + _PEEL_ROUNDS > max_depth
+
+
+def _loads(text: bytes, max_depth: int) -> Any:
+    if len(text) > max_depth and json_too_deep(text, max_depth):  # short texts cannot be too deep
+        raise FrameError("frame content is nested deeper than %d levels" % max_depth)
     try:
-        text = text.decode("utf-8")
+        decoded = text.decode("utf-8")
         # The common case: one value with nothing around it. Anything else
         # (surrounding whitespace, extra data, bad JSON) gets json.loads' rules and errors.
         try:
-            value, end = _JSON_SCAN(text, 0)
-            if end == len(text):
+            value, end = _JSON_SCAN(decoded, 0)
+            if end == len(decoded):
                 return value
         except StopIteration:
             pass
-        return _JSON_DECODE(text)
+        return _JSON_DECODE(decoded)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError("frame content is not UTF-8 JSON: %s" % exc) from None
 
@@ -366,12 +457,15 @@ def _message_from_object(obj: Any) -> data_storage:
     return data_storage(status=status, service_id=service_id, data_id=data_id, data=obj.get("data"))
 
 
-def decode_pure_frame(frame: bytes) -> data_storage:
+def decode_pure_frame(frame: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> data_storage:
     """Read a pure_json_protocol frame.
 
     Parameters
     ----------
     frame : bytes
+    max_depth : int, optional
+        Deepest nesting of arrays and objects accepted in the data (the
+        message object around it is not counted).
 
     Returns
     -------
@@ -382,20 +476,37 @@ def decode_pure_frame(frame: bytes) -> data_storage:
     ChecksumError
         The CRC-32 does not match (``message`` holds what could be read).
     FrameError
-        The frame is too short, not JSON, or lacks an integer field.
+        The frame is too short, not JSON, nested too deeply, or lacks an
+        integer field.
     """
     if len(frame) < PURE_CHECKSUM_SIZE:
         raise FrameError("frame of %d bytes is shorter than its checksum" % len(frame))
     body = bytes(frame[:-PURE_CHECKSUM_SIZE])
     (expected,) = _CRC.unpack_from(frame, len(frame) - PURE_CHECKSUM_SIZE)
     if _pure_checksum(body) != expected:
-        raise ChecksumError("checksum mismatch", _best_effort(lambda: decode_body(body)))
-    return _message_from_object(_loads(body))
+        raise ChecksumError("checksum mismatch", _best_effort(lambda: decode_body(body, max_depth)))
+    return _message_from_object(_loads(body, max_depth + 1))
 
 
-def decode_body(body: bytes) -> data_storage:
-    """Read the JSON object of a pure_json_protocol frame (no checksum)."""
-    return _message_from_object(_loads(body))
+def decode_body(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> data_storage:
+    """Read the JSON object of a pure_json_protocol frame (no checksum).
+
+    Parameters
+    ----------
+    body : bytes
+    max_depth : int, optional
+        As for :func:`decode_pure_frame`.
+
+    Returns
+    -------
+    message : data_storage
+
+    Raises
+    ------
+    FrameError
+        As for :func:`decode_pure_frame`.
+    """
+    return _message_from_object(_loads(body, max_depth + 1))
 
 
 def _best_effort(read: Any) -> Optional[data_storage]:
@@ -447,12 +558,14 @@ def encode_struct_frame(status: int, service_id: int, data_id: int, data: Any) -
     return body + bytes((_xor(body),))
 
 
-def decode_struct_frame(frame: bytes) -> data_storage:
+def decode_struct_frame(frame: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> data_storage:
     """Read a struct_json_protocol frame.
 
     Parameters
     ----------
     frame : bytes
+    max_depth : int, optional
+        Deepest nesting of arrays and objects accepted in the data.
 
     Returns
     -------
@@ -463,7 +576,7 @@ def decode_struct_frame(frame: bytes) -> data_storage:
     ChecksumError
         The XOR byte does not match (``message`` holds what could be read).
     FrameError
-        The frame is too short or its data is not JSON.
+        The frame is too short or its data is not JSON or nested too deeply.
     """
     if len(frame) < STRUCT_HEADER.size + _STRUCT_CHECKSUM_SIZE:
         raise FrameError("frame of %d bytes is shorter than header and checksum" % len(frame))
@@ -472,7 +585,7 @@ def decode_struct_frame(frame: bytes) -> data_storage:
     def read() -> data_storage:
         status, service_id, data_id = STRUCT_HEADER.unpack_from(body)
         return data_storage(status=status, service_id=service_id, data_id=data_id,
-                            data=_loads(body[STRUCT_HEADER.size:]))
+                            data=_loads(body[STRUCT_HEADER.size:], max_depth))
 
     if _xor(body) != frame[-1]:
         raise ChecksumError("checksum mismatch", _best_effort(read))

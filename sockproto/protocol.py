@@ -3,24 +3,26 @@
 No sockets here: a protocol instance talks through a *comm instance* (see
 :mod:`sockproto.tcp` and :mod:`sockproto.memory`) that carries whole frames.
 Every name of socket_protocol is reachable from this module.
+
+The limits below are read when a protocol instance is made; change them
+(``sockproto.protocol.MAX_BUFFERED_BYTES = ...``) before making one.
 """
 
-import collections
 import logging
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import codec
-from ._peer import _Callback, _Peer, _Route, make_route
+from ._buffer import ReceiveBuffer
+from ._peer import PEER_HANDLERS, PROTOCOL_MESSAGES, Peer, PeerSettings, ServingPeer
+from ._services import ServiceTable
 from .constants import *  # noqa: F401,F403  (the documented names live here too)
 from .constants import (
-    _DEFAULT_DATA_NAMES, _DEFAULT_SERVICES, _DEFAULT_STATUS_NAMES, AUTH_STATE_SEED_REQUESTED,
-    AUTH_STATE_KEY_TRANSFERRED, AUTH_STATE_UNTRUSTED_CONNECTION, DEFAULT_CHANNEL_NAME,
-    DID_AUTH_KEY, DID_AUTH_SEED, DID_CHANNEL_NAME, SID_AUTH_REQUEST, SID_AUTH_RESPONSE,
-    SID_CHANNEL_NAME_REQUEST, SID_CHANNEL_NAME_RESPONSE, STATUS_OKAY,
+    _DEFAULT_DATA_NAMES, _DEFAULT_SERVICES, DEFAULT_CHANNEL_NAME, STATUS_OKAY,
 )
 from .constants import __all__ as _constant_names
+from .errors import RequestSidExistsError, ResponseSidExistsError
 from .storage import data_storage
 
 __all__ = list(_constant_names) + [
@@ -28,21 +30,16 @@ __all__ = list(_constant_names) + [
     "pure_json_protocol", "struct_json_protocol",
 ]
 
-#: Messages kept per (service_id, data_id) for receive(); the oldest go first.
+#: Messages kept for receive() per (Service-ID, Data-ID) and connection; the oldest go first.
 MAX_BUFFERED_MESSAGES = 1024
-# Routes of received (service_id, data_id) pairs kept; more start a new table.
-_MAX_ROUTES = 4096
-# Longest data text in a TX/RX log line.
-_LOG_DATA_CHARS = 1000
+#: Bytes of messages kept for receive() per connection (each message counts its
+#: frame size plus 512 bytes); a message beyond it is dropped.
+MAX_BUFFERED_BYTES_PER_CONNECTION = 32 * 1024 * 1024
+#: Bytes of messages kept for receive() by one protocol instance, all connections together.
+MAX_BUFFERED_BYTES = 128 * 1024 * 1024
+#: Deepest nesting of JSON arrays and objects accepted in a received message's data.
+MAX_JSON_DEPTH = codec.DEFAULT_MAX_JSON_DEPTH
 _LOGGER_BASE = "sockproto.protocol"
-
-
-class RequestSidExistsError(Exception):
-    """The request Service-ID given to ``add_service`` is in use already."""
-
-
-class ResponseSidExistsError(Exception):
-    """The response Service-ID given to ``add_service`` is in use already."""
 
 
 def _secret_bytes(secret: Union[str, bytes, None]) -> Optional[bytes]:
@@ -90,6 +87,12 @@ class pure_json_protocol:
     both sides give different names, the client's name is taken over and the
     server logs a warning.
 
+    With a secret, nothing a connection sends before it is authentificated
+    reaches a callback or :meth:`receive`, except the authentification and
+    channel-name messages, the messages added with
+    :meth:`add_msg_to_auth_whitelist_`, and the peer's refusal
+    (``STATUS_AUTH_REQUIRED``) of a request sent on that connection.
+
     Callbacks run on the comm instance's receive thread: they must not
     block on :meth:`receive` or :meth:`authentificate` of the same instance.
     """
@@ -102,138 +105,82 @@ class pure_json_protocol:
                  auto_auth: bool = False, channel_name: Optional[str] = None) -> None:
         self._comm = comm_instance
         self._secret = _secret_bytes(secret)
-        self._auto_auth = bool(auto_auth)
         self._channel_name = channel_name
-        self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
-        self._local = threading.local()
-        self._callbacks: Dict[Tuple[Optional[int], Optional[int]], _Callback] = {}
-        self._sid_response: Dict[int, int] = {}
-        self._response_sids: Dict[int, int] = {}
-        self._sid_names: Dict[int, str] = {}
-        self._data_names: Dict[Tuple[int, int], str] = {}
-        self._status_names: Dict[int, str] = dict(_DEFAULT_STATUS_NAMES)
-        self._whitelist = {
-            (SID_AUTH_REQUEST, DID_AUTH_SEED), (SID_AUTH_RESPONSE, DID_AUTH_SEED),
-            (SID_AUTH_REQUEST, DID_AUTH_KEY), (SID_AUTH_RESPONSE, DID_AUTH_KEY),
-            (SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME), (SID_CHANNEL_NAME_RESPONSE, DID_CHANNEL_NAME),
-        }
-        self._buffer: Dict[Tuple[int, int], Deque[data_storage]] = {}
-        # Threads waiting on _cond in receive() or _wait_for().
-        self._waiting = 0
-        # How received messages are handled, per (service_id, data_id); replaced
-        # (under _lock) whenever services, callbacks or the whitelist change.
-        self._routes: Dict[Tuple[int, int], _Route] = {}
+        self.logger = logging.getLogger(_LOGGER_BASE).getChild(channel_name or DEFAULT_CHANNEL_NAME)
+        # Notified on every change of a connection's state (connected,
+        # authentification, channel name) and of the list of connections.
+        self._state = threading.Condition(threading.RLock())
+        self._serving = ServingPeer()
+        self._table = ServiceTable(self._secret is not None, PEER_HANDLERS)
+        for service_id, data_id in PROTOCOL_MESSAGES:
+            self._table.allow_untrusted(service_id, data_id)
         for req_sid, resp_sid, req_name, resp_name in _DEFAULT_SERVICES:
-            self.add_service(req_sid, resp_sid, req_name, resp_name)
+            self._table.add_service(req_sid, resp_sid, req_name, resp_name)
         for service_ids, data_id, name in _DEFAULT_DATA_NAMES:
-            self.add_data(list(service_ids), data_id, name)
-        self.logger = self._channel_logger(channel_name)
-        self._peers: List[_Peer] = []
+            self._table.add_data(service_ids, data_id, name)
+        self._buffer = ReceiveBuffer(MAX_BUFFERED_MESSAGES, MAX_BUFFERED_BYTES_PER_CONNECTION,
+                                     MAX_BUFFERED_BYTES)
+        self._settings = PeerSettings(self._secret, bool(auto_auth), channel_name, self.logger,
+                                      type(self)._encode_frame, type(self)._decode_frame,
+                                      MAX_JSON_DEPTH)
+        self._peers: List[Peer] = []
         self._multi = hasattr(comm_instance, "register_connection_callback")
         if self._multi:
             comm_instance.register_connection_callback(self._on_new_connection)
         else:
-            peer = _Peer(self, comm_instance)
+            peer = self._new_peer(comm_instance)
             self._peers.append(peer)
             peer.attach()
 
-    # -- internal plumbing -------------------------------------------------------
-    def _channel_logger(self, name: Optional[str]) -> logging.Logger:
-        return logging.getLogger(_LOGGER_BASE).getChild(name or DEFAULT_CHANNEL_NAME)
+    # -- connections -------------------------------------------------------------
+    def _new_peer(self, comm: Any) -> Peer:
+        return Peer(comm, self._settings, self._table, self._buffer, self._state, self._serving,
+                    self._peer_gone)
 
     def _on_new_connection(self, connection: Any) -> None:
-        peer = _Peer(self, connection)
-        with self._cond:
+        peer = self._new_peer(connection)
+        with self._state:
             self._peers.append(peer)
-            self._cond.notify_all()
+            self._state.notify_all()
         peer.attach()
 
-    def _peer_disconnected(self, peer: _Peer) -> None:
-        if self._multi:
-            with self._cond:
-                if peer in self._peers:
-                    self._peers.remove(peer)
+    def _peer_gone(self, peer: Peer) -> None:
+        """A connection went down: a server's connection is gone for good, with its messages."""
+        if not self._multi:
+            return  # a single comm instance reconnects: its messages stay receivable
+        with self._state:
+            if peer in self._peers:
+                self._peers.remove(peer)
+        dropped = peer.drop_buffered()
+        if dropped:
+            peer.logger.info("connection closed: %d buffered message(s) dropped", dropped)
 
-    def _targets(self) -> List[_Peer]:
+    def _targets(self) -> List[Peer]:
         """The peer handled on this thread, else every peer."""
-        current = getattr(self._local, "peer", None)
+        current = self._serving.peer
         if current is not None:
             return [current]
-        with self._lock:
+        with self._state:
             return list(self._peers)
 
-    def _current_or_only(self) -> Optional[_Peer]:
+    def _current_or_only(self) -> Optional[Peer]:
         """The peer handled on this thread, else the only peer, else None."""
-        current = getattr(self._local, "peer", None)
+        current = self._serving.peer
         if current is None:
-            with self._lock:
+            with self._state:
                 if len(self._peers) == 1:
                     current = self._peers[0]
         return current
 
-    def _response_sid(self, service_id: int) -> int:
-        return self._sid_response.get(service_id, service_id + 1)
-
-    def _find_callback(self, service_id: int, data_id: int) -> Optional[_Callback]:
-        callbacks = self._callbacks
-        for key in ((service_id, data_id), (service_id, None), (None, data_id), (None, None)):
-            entry = callbacks.get(key)
-            if entry is not None:
-                return entry
-        return None
-
-    def _add_route(self, key: Tuple[int, int]) -> _Route:
-        """Work out and keep the route of a received (service_id, data_id)."""
-        with self._lock:
-            if len(self._routes) >= _MAX_ROUTES:
-                self._routes = {}
-            route = make_route(self, *key)
-            self._routes[key] = route
-            return route
-
-    def _buffer_put(self, msg: data_storage) -> None:
-        key = (msg["service_id"], msg["data_id"])
-        with self._cond:
-            queue = self._buffer.get(key)
-            if queue is None:
-                queue = self._buffer[key] = collections.deque()
-            elif len(queue) >= MAX_BUFFERED_MESSAGES:
-                queue.popleft()
-                self.logger.warning("receive buffer for service_id %s, data_id %s full: "
-                                    "oldest message dropped", *key)
-            queue.append(msg)
-            if self._waiting:
-                self._cond.notify_all()
-
-    def _wait(self, timeout: float) -> None:
-        """``self._cond.wait(timeout)``, counted in ``_waiting`` (hold ``_cond``)."""
-        self._waiting += 1
-        try:
-            self._cond.wait(timeout)
-        finally:
-            self._waiting -= 1
-
-    def _log_message(self, logger: logging.Logger, lvl: int, prefix: str, status: Any,
-                     service_id: Any, data_id: Any, data: Any) -> None:
-        if not logger.isEnabledFor(lvl):
-            return
-        text = repr(data)
-        if len(text) > _LOG_DATA_CHARS:
-            text = text[:_LOG_DATA_CHARS] + "..."
-        logger.log(lvl, "%s status: %s, service_id: %s, data_id: %s, data: %s", prefix,
-                   self._status_names.get(status, status), self._sid_names.get(service_id, service_id),
-                   self._data_names.get((service_id, data_id), data_id), text)
-
     def _wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` is true (checked on every state change)."""
         deadline = time.monotonic() + max(0.0, timeout)
-        with self._cond:
+        with self._state:
             while not predicate():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return bool(predicate())
-                self._wait(remaining)
+                self._state.wait(remaining)
             return True
 
     # -- names and services --------------------------------------------------------
@@ -249,10 +196,7 @@ class pure_json_protocol:
         name : str
             The name for the transferred message (used in log messages).
         """
-        service_ids = [service_id] if isinstance(service_id, int) else list(service_id)
-        with self._lock:
-            for sid in service_ids:
-                self._data_names[(sid, data_id)] = name
+        self._table.add_data([service_id] if isinstance(service_id, int) else service_id, data_id, name)
 
     def add_msg_to_auth_whitelist_(self, service_id: int, data_id: int) -> None:
         """Method to add a specific message to the list, where no authentification is required.
@@ -264,9 +208,7 @@ class pure_json_protocol:
         data_id : int
             The Data-ID of the message.
         """
-        with self._lock:
-            self._whitelist.add((service_id, data_id))
-            self._routes = {}
+        self._table.allow_untrusted(service_id, data_id)
 
     def add_service(self, req_sid: int, resp_sid: int, req_name: Optional[str] = None,
                     resp_name: Optional[str] = None) -> None:
@@ -291,18 +233,7 @@ class pure_json_protocol:
         ResponseSidExistsError
             ``resp_sid`` is already a request or response Service-ID.
         """
-        with self._lock:
-            if req_sid in self._sid_response or req_sid in self._response_sids:
-                raise RequestSidExistsError("Service-ID %r is in use already" % (req_sid,))
-            if resp_sid in self._sid_response or resp_sid in self._response_sids or resp_sid == req_sid:
-                raise ResponseSidExistsError("Service-ID %r is in use already" % (resp_sid,))
-            self._sid_response[req_sid] = resp_sid
-            self._response_sids[resp_sid] = req_sid
-            self._routes = {}
-            if req_name is not None:
-                self._sid_names[req_sid] = req_name
-            if resp_name is not None:
-                self._sid_names[resp_sid] = resp_name
+        self._table.add_service(req_sid, resp_sid, req_name, resp_name)
 
     def add_status(self, status: int, name: str) -> None:
         """Method to add a name for a status.
@@ -314,8 +245,7 @@ class pure_json_protocol:
         name : str
             The name for the status (used in log messages).
         """
-        with self._lock:
-            self._status_names[status] = name
+        self._table.add_status(status, name)
 
     # -- callbacks and messages --------------------------------------------------------
     def register_callback(self, service_id: Optional[int], data_id: Optional[int],
@@ -343,15 +273,9 @@ class pure_json_protocol:
         *args, **kwargs
             Further arguments for the callback.
         """
-        with self._lock:
-            if callback is None:
-                self._callbacks.pop((service_id, data_id), None)
-            else:
-                if (service_id, data_id) in self._callbacks:
-                    self.logger.warning("callback for service_id %s, data_id %s replaced",
-                                        service_id, data_id)
-                self._callbacks[(service_id, data_id)] = (callback, args, kwargs)
-            self._routes = {}
+        entry = None if callback is None else (callback, args, kwargs)
+        if self._table.set_callback(service_id, data_id, entry):
+            self.logger.warning("callback for service_id %s, data_id %s replaced", service_id, data_id)
 
     def send(self, service_id: int, data_id: int, data: Any, status: int = STATUS_OKAY,
              timeout: float = 2, log_lvl: int = logging.INFO) -> bool:
@@ -384,7 +308,7 @@ class pure_json_protocol:
         ValueError
             ``data`` cannot be written as JSON (e.g. a circular reference).
         """
-        if not self._multi and getattr(self._local, "peer", None) is None:
+        if not self._multi and self._serving.peer is None:
             peer = self._peers[0]
             if peer.connected:  # the common case, without waiting
                 return peer.send(service_id, data_id, data, status, timeout, log_lvl)
@@ -408,8 +332,16 @@ class pure_json_protocol:
     def receive(self, service_id: int, data_id: int, timeout: float = 1) -> Optional[data_storage]:
         """This Method returns a message object for a defined message or None.
 
-        Messages without a callback are kept (per Service-ID and Data-ID, the
-        oldest first, at most :data:`MAX_BUFFERED_MESSAGES`) until taken here.
+        Messages without a callback are kept until taken here, the oldest
+        first, within limits: :data:`MAX_BUFFERED_MESSAGES` per Service-ID,
+        Data-ID and connection (the oldest makes room),
+        :data:`MAX_BUFFERED_BYTES_PER_CONNECTION` per connection and
+        :data:`MAX_BUFFERED_BYTES` in total (a message beyond those is dropped
+        and logged; an unhandled request beyond them is answered with
+        ``STATUS_OPERATION_NOT_PERMITTED``). On a comm instance that serves
+        many connections (:class:`sockproto.tcp.tcp_server_stp`), the messages
+        of a connection are dropped when it closes; with a single comm instance
+        (a client) they stay receivable across reconnects.
 
         Parameters
         ----------
@@ -425,22 +357,11 @@ class pure_json_protocol:
         msg : data_storage or None
             The received message, or None if none arrived within ``timeout``.
         """
-        key = (service_id, data_id)
-        deadline = time.monotonic() + max(0.0, timeout)
-        with self._cond:
-            while True:
-                queue = self._buffer.get(key)
-                if queue:
-                    msg = queue.popleft()
-                    if not queue:
-                        del self._buffer[key]
-                    return msg
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.logger.debug("no message for service_id %s, data_id %s within %ss",
-                                      service_id, data_id, timeout)
-                    return None
-                self._wait(remaining)
+        msg = self._buffer.take((service_id, data_id), timeout)
+        if msg is None:
+            self.logger.debug("no message for service_id %s, data_id %s within %ss",
+                              service_id, data_id, timeout)
+        return msg
 
     # -- authentification ----------------------------------------------------------------
     def authentificate(self, timeout: float = 2) -> bool:
@@ -472,13 +393,12 @@ class pure_json_protocol:
         for peer in targets:
             peer.wait_ready(deadline - time.monotonic())
         started = [s for s in targets if s.start_authentification(max(0.0, deadline - time.monotonic()))]
-        pending = (AUTH_STATE_SEED_REQUESTED, AUTH_STATE_KEY_TRANSFERRED)
-        self._wait_for(lambda: all(s.auth_state not in pending for s in started),
+        self._wait_for(lambda: not any(s.authentification_pending() for s in started),
                        deadline - time.monotonic())
         for peer in started:
-            if peer.auth_state in pending:
+            if peer.authentification_pending():
                 self.logger.warning("authentification timed out after %ss", timeout)
-                peer._set_auth_state(AUTH_STATE_UNTRUSTED_CONNECTION)
+                peer.abandon_authentification()
         return len(started) == len(targets) and all(s.trusted() for s in targets)
 
     def check_authentification_state(self) -> bool:
@@ -519,7 +439,7 @@ class pure_json_protocol:
 
     def reconnect(self) -> None:
         """This methods initiates a reconnect by calling ``comm_instance.reconnect()``."""
-        current = getattr(self._local, "peer", None)
+        current = self._serving.peer
         (current.comm if current is not None else self._comm).reconnect()
 
     def get_channel_name(self) -> str:

@@ -1,4 +1,7 @@
 """Shared values of the sockproto tests."""
+import time
+
+from sockproto.codec import decode_pure_frame, encode_pure_frame
 
 # Generous bound for every wait on another thread; reached only on failure.
 WAIT = 5.0
@@ -8,13 +11,10 @@ class RawPeer:
     """Talks pure_json_protocol frames over a bare comm instance, without a protocol."""
 
     def __init__(self, comm):
-        from sockproto.codec import decode_pure_frame, encode_pure_frame
         self.comm = comm
-        self._encode = encode_pure_frame
-        self._decode = decode_pure_frame
 
     def send(self, service_id, data_id, data, status=0):
-        return self.send_frame(self._encode(status, service_id, data_id, data))
+        return self.send_frame(encode_pure_frame(status, service_id, data_id, data))
 
     def send_frame(self, frame):
         return self.comm.send(frame, WAIT)
@@ -22,11 +22,10 @@ class RawPeer:
     def receive(self, timeout=WAIT):
         """Next frame decoded, or None."""
         frame = self.comm.receive(timeout)
-        return None if frame is None else self._decode(frame)
+        return None if frame is None else decode_pure_frame(frame)
 
     def receive_where(self, service_id, data_id, timeout=WAIT):
         """Next message with these ids (others are skipped), or None."""
-        import time
         deadline = time.monotonic() + timeout
         while True:
             msg = self.receive(max(0.0, deadline - time.monotonic()))

@@ -73,3 +73,26 @@ def test_name_is_used_for_the_logger(make_pair, caplog):
     with caplog.at_level(logging.INFO, logger="sockproto.protocol"):
         client.send(10, 0, None)
     assert any(r.name == "sockproto.protocol.lognamed" for r in caplog.records)
+
+
+def test_name_taken_over_from_the_peer_tags_the_lines_of_the_own_logger(make_pair, caplog):
+    client, server = make_pair(client={"channel_name": "from-client"})
+    assert server._wait_for(lambda: server.get_channel_name() == "from-client", WAIT)
+    with caplog.at_level(logging.INFO, logger="sockproto.protocol"):
+        server.send(11, 0, None)
+    lines = [r for r in caplog.records if "TX ->" in r.getMessage()]
+    assert [(r.name, r.channel) for r in lines] == [("sockproto.protocol.all_others", "from-client")]
+    assert lines[0].getMessage().startswith("from-client: TX ->")
+
+
+def test_unprintable_name_from_the_peer_is_escaped_in_log_lines(make_comms, caplog):
+    from sockproto import pure_json_protocol
+    client_comm, server_comm = make_comms()
+    server = pure_json_protocol(server_comm)
+    client = RawPeer(client_comm)
+    client.send(SID_CHANNEL_NAME_REQUEST, DID_CHANNEL_NAME, "evil\nINFO forged line")
+    assert client.receive_where(SID_CHANNEL_NAME_RESPONSE, DID_CHANNEL_NAME) is not None
+    with caplog.at_level(logging.INFO, logger="sockproto.protocol"):
+        server.send(11, 0, None)
+    assert any(r.getMessage().startswith("'evil\\nINFO forged line': TX ->") for r in caplog.records)
+    assert not any("\n" in r.getMessage() for r in caplog.records)

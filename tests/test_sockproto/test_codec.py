@@ -1,14 +1,17 @@
 """The frame codecs: stp framing, pure_json_protocol and struct_json_protocol frames."""
+import functools
 import json
+import operator
 import struct
+import tracemalloc
 import zlib
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from sockproto.codec import (
-    ChecksumError, FrameError, StpDecoder, decode_pure_frame, decode_struct_frame,
-    encode_pure_frame, encode_struct_frame, stp_encode,
+    DEFAULT_MAX_JSON_DEPTH, ChecksumError, FrameError, StpDecoder, decode_pure_frame,
+    decode_struct_frame, encode_pure_frame, encode_struct_frame, json_too_deep, stp_encode,
 )
 
 u32 = st.integers(min_value=0, max_value=2**32 - 1)
@@ -71,6 +74,18 @@ def test_stp_decoder_drops_frame_over_the_limit_and_stays_bounded():
         assert decoder.buffered <= 1
     decoder.feed(b":>:<ok:>")
     assert decoder.next_frame() == b"ok"
+
+
+def test_stp_decoder_holds_no_memory_once_everything_fed_is_taken():
+    decoder = StpDecoder()
+    chunk = stp_encode(b"x" * 1000) * 1000
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        assert len(decoder.decode(chunk)) == 1000
+        assert tracemalloc.get_traced_memory()[0] - start < 64 * 1024
+    finally:
+        tracemalloc.stop()
 
 
 def test_stp_decoder_accepts_frame_of_exactly_the_limit():
@@ -314,3 +329,98 @@ def test_json_text_without_the_c_encoder_matches_json_dumps(monkeypatch):
 def test_fast_json_encoder_is_checked_against_json_dumps():
     from sockproto import codec
     assert codec._c_make_encoder is None or codec._fast_encoder_works()
+
+
+# -- JSON nesting depth ----------------------------------------------------------------
+# Text that JSON must escape or that looks like nesting, inside strings.
+tricky_text = st.text(alphabet='[]{}"\\:,ab\n', max_size=8)
+nested_values = st.recursive(
+    st.none() | st.integers() | tricky_text,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(tricky_text, children, max_size=3),
+    max_leaves=30,
+)
+
+
+def _depth(value):
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+def _nested_text(kinds, leaf):
+    """JSON text of ``leaf`` inside one array ('[') or object ('{') per entry of ``kinds``."""
+    head = "".join('{"k": ' if kind == "{" else "[" for kind in kinds)
+    tail = "".join("}" if kind == "{" else "]" for kind in reversed(kinds))
+    return head + leaf + tail
+
+
+def _structural_depth(text):
+    """Deepest nesting a JSON parser can reach in ``text`` (no backslashes in it)."""
+    depth = deepest = 0
+    in_string = False
+    for char in text.decode("latin-1"):
+        if char == '"':
+            in_string = not in_string
+        elif not in_string and char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif not in_string and char in "]}":
+            depth -= 1
+    return deepest
+
+
+@PROPERTY
+@given(nested_values, st.integers(min_value=0, max_value=8))
+def test_json_too_deep_is_exact_for_valid_json(value, max_depth):
+    assert json_too_deep(json.dumps(value).encode(), max_depth) is (_depth(value) > max_depth)
+
+
+@PROPERTY
+@given(st.lists(st.sampled_from(["[", "{"]), max_size=3 * DEFAULT_MAX_JSON_DEPTH), tricky_text)
+def test_pure_decoder_takes_data_up_to_the_depth_limit_and_refuses_deeper(kinds, leaf):
+    data_text = _nested_text(kinds, json.dumps(leaf))
+    body = ('{"status": 0, "service_id": 10, "data_id": 1, "data": %s}' % data_text).encode()
+    frame = body + struct.pack(">I", zlib.crc32(body))
+    if len(kinds) <= DEFAULT_MAX_JSON_DEPTH:
+        assert decode_pure_frame(frame).get_data() == json.loads(data_text)
+    else:
+        with pytest.raises(FrameError, match="nested deeper than"):
+            decode_pure_frame(frame)
+
+
+@PROPERTY
+@given(st.lists(st.sampled_from(["[", "{"]), max_size=40), st.integers(min_value=0, max_value=20))
+def test_struct_decoder_depth_limit_is_a_parameter(kinds, max_depth):
+    frame = encode_struct_frame(0, 10, 1, None)[:STRUCT_HEADER_SIZE]
+    body = frame + _nested_text(kinds, "1").encode()
+    body += bytes((functools.reduce(operator.xor, body, 0),))
+    if len(kinds) <= max_depth:
+        assert decode_struct_frame(body, max_depth).get_data() == json.loads(_nested_text(kinds, "1"))
+    else:
+        with pytest.raises(FrameError, match="nested deeper than %d" % max_depth):
+            decode_struct_frame(body, max_depth)
+
+
+bracket_soup = st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"a", b",", b":", b"1"]),
+                        max_size=400).map(b"".join)
+
+
+@PROPERTY
+@given(bracket_soup, st.integers(min_value=0, max_value=12))
+def test_json_too_deep_bounds_what_a_parser_reaches_in_any_text(text, max_depth):
+    if not json_too_deep(text, max_depth):
+        assert _structural_depth(text) <= max_depth
+
+
+@pytest.mark.parametrize("text", [b"[" * 100_000, b"[" * 100_000 + b"]" * 100_000,
+                                  b"[{" * 50_000, b"[[]" * 100_000])
+def test_json_too_deep_catches_huge_nesting(text):
+    assert json_too_deep(text, DEFAULT_MAX_JSON_DEPTH)
+
+
+def test_brackets_inside_strings_do_not_count():
+    text = json.dumps(["[" * 1000, "\\\"[[[" * 100, "{" * 500]).encode()
+    assert not json_too_deep(text, 1)
+    assert decode_pure_frame(encode_pure_frame(0, 10, 1, json.loads(text))).get_data() == json.loads(text)

