@@ -21,7 +21,7 @@ setup(
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     python_requires=">=3.9",
-    packages=["protocompat", "lib", "katcp_compat", "samp_compat", "sockproto"],
+    packages=["protocompat", "protocompat.messaging", "katcp_compat", "samp_compat", "sockproto"],
     install_requires=["defusedxml>=0.7"],
     extras_require={
         "tables": ["astropy>=5"],
