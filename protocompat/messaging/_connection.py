@@ -234,6 +234,11 @@ class ConnectionManager:
 
     def _output_overflow(self, queued: int) -> None:
         """The send queue is full: the peer does not keep up, so the connection is closed."""
+        if self.socket is None:
+            logger.error("Frame to %s dropped: %d bytes wait to be sent, more than "
+                         "max_queued_output (%s), and the connection is closed",
+                         self.addr, queued, self.max_queued_output)
+            return
         logger.error("Closing the connection to %s: %d bytes wait to be sent, more than "
                      "max_queued_output (%s); the peer does not read fast enough",
                      self.addr, queued, self.max_queued_output)
@@ -458,8 +463,7 @@ class ConnectionManager:
                        request.requested_value, request_id, self.addr)
 
     def _resend_requests(self) -> None:
-        queued = {id(frame) for frame in self._transport.frames()}
-        for frame in self._requests.frames_to_resend(queued):
+        for frame in self._requests.frames_to_resend(self._transport.frames()):
             self._send(frame)
 
     def get_file(self, client_filepath: str, filepath: Optional[str] = None,

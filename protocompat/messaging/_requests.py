@@ -4,7 +4,7 @@ import collections
 import itertools
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ._codec import MessageManager
 from ._expiry import RequestExpiry
@@ -47,6 +47,19 @@ class PendingRequest(Namespace):
     """
 
 
+class _RequestFrame(bytes):
+    """The bytes of a request frame, marked with the request's id (the request keeps no frame)."""
+
+    request_id: str
+
+
+def _request_frame(requested_value: str, request_id: str, args: Iterable[Any],
+                   kwargs: Dict[str, Any]) -> _RequestFrame:
+    frame = _RequestFrame(MessageManager.create_request(requested_value, request_id, args, kwargs))
+    frame.request_id = request_id
+    return frame
+
+
 class PendingRequests:
     """The unanswered requests of one connection, by id; safe from any thread.
 
@@ -77,14 +90,14 @@ class PendingRequests:
         with self._lock:
             request_id = "%04d" % next(self._ids)
         # Encoded first: arguments that are not JSON raise here, leaving nothing pending.
-        frame = MessageManager.create_request(requested_value, request_id, frame_args, request_kwargs)
+        frame = _request_frame(requested_value, request_id, frame_args, request_kwargs)
         expires_on = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             self.queue[request_id] = PendingRequest(
                 requested_value=requested_value, value=None, callback=callback,
                 callback_args=callback_args, callback_kwargs=callback_kwargs,
                 request_args=frame_args, request_kwargs=request_kwargs, resend=True,
-                expires_on=expires_on, frame=frame)
+                expires_on=expires_on)
         if expires_on is not None:
             _expiry.add(expires_on, self._expire, request_id)
         return request_id, frame
@@ -113,16 +126,16 @@ class PendingRequests:
             del self.queue[request_id]
         self._on_expired(request_id, request)
 
-    def frames_to_resend(self, queued: Set[int]) -> List[bytes]:
-        """Frames of the requests to send again once (not those whose frame id is in ``queued``)."""
-        frames = []
+    def frames_to_resend(self, queued: Iterable[Any]) -> List[bytes]:
+        """Frames of the requests to send again once, but not of those whose frame is ``queued``."""
+        waiting = {frame.request_id for frame in queued if isinstance(frame, _RequestFrame)}
+        frames: List[bytes] = []
         with self._lock:
             for request_id, request in self.queue.items():
-                if id(getattr(request, "frame", None)) in queued:
+                if request_id in waiting:
                     continue  # its first sending is still queued
                 if request.resend:
-                    frames.append(MessageManager.create_request(
-                        request.requested_value, request_id, request.request_args,
-                        request.request_kwargs))
+                    frames.append(_request_frame(request.requested_value, request_id,
+                                                 request.request_args, request.request_kwargs))
                     request["resend"] = False
         return frames

@@ -237,7 +237,11 @@ class Transport:
         self._out_frames = []
 
     def close(self) -> None:
-        """Close the connection; safe from any thread (done by the loop's next event)."""
+        """Close the connection; safe from any thread (done by the loop's next event).
+
+        The socket's receiving side is shut down at once, so that the loop
+        gets an event for it even when the peer neither sends nor reads.
+        """
         with self._close_lock:
             self._should_close = True
         with self.lock:
@@ -247,6 +251,10 @@ class Transport:
                 self._writing = True
                 self._modify(_READ_WRITE)
             except (KeyError, ValueError, OSError):
+                pass
+            try:
+                self.socket.shutdown(socket.SHUT_RD)
+            except OSError:
                 pass
         self._notify()
 
@@ -312,6 +320,9 @@ class Transport:
             self.close_now()
             raise
         if not data:
+            if self._should_close:  # close() shut the receiving side down
+                self.close_now()
+                return
             if self.decoder.partial:
                 logger.warning("Connection to %s lost in the middle of a frame!", self.addr)
             else:

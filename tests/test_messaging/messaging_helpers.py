@@ -93,13 +93,17 @@ class LogWatcher(logging.Handler):
         with self._cond:
             return [r.getMessage() for r in self.records if r.levelno >= level]
 
-    def wait_for(self, text, level=logging.DEBUG, timeout=WAIT):
+    def count(self, text, level=logging.DEBUG):
+        with self._cond:
+            return sum(text in r.getMessage() and r.levelno >= level for r in self.records)
+
+    def wait_for(self, text, level=logging.DEBUG, timeout=WAIT, count=1):
         def found():
-            return any(text in r.getMessage() and r.levelno >= level for r in self.records)
+            return sum(text in r.getMessage() and r.levelno >= level for r in self.records) >= count
         with self._cond:
             if not self._cond.wait_for(found, timeout):
-                raise AssertionError("no log record with %r in %s s; got %r"
-                                     % (text, timeout, [r.getMessage() for r in self.records]))
+                raise AssertionError("no %d log records with %r in %s s; got %r"
+                                     % (count, text, timeout, [r.getMessage() for r in self.records][-5:]))
 
 
 def request(connection, name, *args, timeout=None):
