@@ -14,7 +14,7 @@ from ._codec import FrameError, MAX_CONTENT_LENGTH, MAX_JSON_CONTENT_LENGTH, Mes
 from ._files import READ, WRITE, DiscardSink, FileAccess, FileSink, check_path, file_frame
 from ._json import MAX_JSON_DEPTH
 from ._requests import PendingRequest, PendingRequests
-from ._transport import Transport
+from ._transport import MAX_QUEUED_OUTPUT, Transport
 
 try:
     import pwd
@@ -98,6 +98,7 @@ class ConnectionManager:
     max_content_length: Optional[int] = MAX_CONTENT_LENGTH
     max_json_content_length: Optional[int] = MAX_JSON_CONTENT_LENGTH
     max_json_depth: Optional[int] = MAX_JSON_DEPTH
+    max_queued_output: Optional[int] = MAX_QUEUED_OUTPUT
     max_queued_files: Optional[int] = MAX_QUEUED_FILES
     file_access: FileAccess = FileAccess()
 
@@ -140,14 +141,6 @@ class ConnectionManager:
     @resume_queue.setter
     def resume_queue(self, value: bool) -> None:
         self._transport.resume_queue = value
-
-    @property
-    def max_queued_output(self) -> Optional[int]:
-        return self._transport.max_output
-
-    @max_queued_output.setter
-    def max_queued_output(self, value: Optional[int]) -> None:
-        self._transport.max_output = value
 
     @property
     def _request_queue(self) -> "collections.OrderedDict[Any, PendingRequest]":
@@ -230,7 +223,7 @@ class ConnectionManager:
 
     def _send(self, data: Any) -> None:
         """Queue one frame for sending; safe from any thread."""
-        self._transport.send(data)
+        self._transport.send(data, self.max_queued_output)
 
     def _output_overflow(self, queued: int) -> None:
         """The send queue is full: the peer does not keep up, so the connection is closed."""

@@ -5,9 +5,9 @@ selector, feeds received bytes to the decoder and hands each message to its
 owner, and sends queued frames (bytes, or :class:`~._files.FileFrame` objects
 streamed from disk). It knows nothing of actions, requests or responses.
 
-The send queue is bounded: once more than :attr:`Transport.max_output` bytes
-wait in it, a new frame is dropped and the owner's ``on_overflow`` policy
-runs (the connection closes itself).
+The send queue is bounded: once more than the owner's limit of bytes wait in
+it, a new frame is dropped and the owner's ``on_overflow`` policy runs (the
+connection closes itself).
 """
 
 import collections
@@ -61,7 +61,7 @@ class Transport:
         A :class:`~._codec.FrameError` it raises closes the connection.
     on_overflow : callable
         ``on_overflow(queued_bytes)`` when a frame is dropped because the send
-        queue holds more than :attr:`max_output` bytes.
+        queue holds more than the limit given to :meth:`send`.
 
     Attributes
     ----------
@@ -71,9 +71,6 @@ class Transport:
         Bytes asked of each ``recv``/``send`` (at least 64 KiB are used).
     resume_queue : bool
         Keep unsent frames across a reconnection.
-    max_output : int or None
-        Bytes the send queue may hold (a larger single frame is still accepted
-        into an empty queue); None for no limit.
     send_queue : collections.deque
         Frames waiting to be sent.
     """
@@ -87,7 +84,6 @@ class Transport:
         self.addr: Any = None
         self.buffer_size = 1024
         self.resume_queue = False
-        self.max_output: Optional[int] = MAX_QUEUED_OUTPUT
         self.decoder = MessageManager()
         self.send_queue: "collections.deque[Frame]" = collections.deque()
         self.lock = threading.RLock()  # guards the queue, the counters and the selector key
@@ -472,8 +468,19 @@ class Transport:
             return False
         return True
 
-    def send(self, frame: Frame) -> None:
-        """Queue one frame for sending; safe from any thread."""
+    def send(self, frame: Frame, max_output: Optional[int] = MAX_QUEUED_OUTPUT) -> None:
+        """Queue one frame for sending; safe from any thread.
+
+        Parameters
+        ----------
+        frame : bytes or FileFrame
+            The frame.
+        max_output : int or None
+            Bytes the send queue may hold (a file frame counts its header); a
+            frame that would take it past this is dropped and ``on_overflow``
+            runs. A single larger frame is still accepted into an empty queue.
+            None for no limit.
+        """
         with self.lock:
             if isinstance(frame, FileFrame):
                 size = len(frame.header)
@@ -481,8 +488,7 @@ class Transport:
             else:
                 size = len(frame)
             queued = self._queued_bytes
-            limit = self.max_output
-            if limit is not None and queued and queued + size > limit or self._overflowed:
+            if max_output is not None and queued and queued + size > max_output or self._overflowed:
                 if isinstance(frame, FileFrame):
                     self._queued_files -= 1
                 if self._overflowed:

@@ -121,6 +121,20 @@ def test_content_limit_is_configurable_per_connection(server, node):
     assert gone.get(timeout=WAIT) is server_end
 
 
+def test_limits_set_on_a_subclass_apply_to_its_connections(server, node):
+    class Strict(messaging.ConnectionManager):
+        max_json_content_length = 100
+    loop, port, connected, gone = server
+    client_loop = node("strict-client")
+    client_loop.start()
+    client_loop.connect("127.0.0.1", port, Strict())
+    server_end = connected.get(timeout=WAIT)
+    with LogWatcher() as log:
+        server_end.send_message("big", ["x" * 200])
+        log.wait_for("exceeds the maximum of 100 bytes for JSON", logging.ERROR)
+    assert gone.get(timeout=WAIT) is server_end
+
+
 def test_raising_action_is_logged_and_connection_lives(pair):
     client, server_end = pair
     with LogWatcher() as log:
@@ -278,7 +292,7 @@ def test_file_to_unwritable_path_is_logged_and_connection_lives(pair, tmp_path):
 
 
 def test_notifier_listens_on_loopback_only_on_an_os_chosen_port(node):
-    loop = node("notifier-check")
+    node("notifier-check")  # initialises the notifier for its selector
     sock = messaging.NotifierSock().get_sock()
     address, port = sock.getsockname()
     assert address == "127.0.0.1"

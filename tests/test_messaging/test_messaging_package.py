@@ -349,3 +349,13 @@ def test_clever_show_imports_both_ways_give_one_module(clever_show):
     assert result, err
     assert result["same"]
     assert os.path.realpath(result["file"]) == os.path.realpath(protocompat.messaging.__file__)
+
+
+def test_documented_drop_in_steps_are_the_tested_ones():
+    with open(os.path.join(ROOT, "docs", "messaging.rst"), encoding="utf-8") as f:
+        page = f.read()
+    steps = page.split("Using it in a clever-show checkout", 1)[1].split("\nLayout\n", 1)[0]
+    assert "1. Replace clever-show's ``lib/messaging.py`` with protocompat's ``lib/messaging.py``" in steps
+    assert "2. Install protocompat where clever-show runs: ``pip install protocompat``." in steps
+    assert ".. literalinclude:: ../lib/messaging.py" in steps  # the very file the fixture copies
+    assert os.path.samefile(os.path.join(ROOT, "docs", "..", "lib", "messaging.py"), DROP_IN)
