@@ -119,27 +119,7 @@ def encode_header(content_length: int, content_type: str, message_type: str,
     return len(header_bytes).to_bytes(_PROTOHEADER_LENGTH, "big") + header_bytes
 
 
-def _decode_header(raw: Union[bytes, bytearray], max_depth: Optional[int]) -> Any:
-    """Parse a JSON header and check its required keys; raise :class:`FrameError` if it is bad."""
-    try:
-        header = json_decode(raw, "utf-8", max_depth)
-    except ValueError as error:  # UnicodeDecodeError included
-        raise FrameError("JSON header is not valid UTF-8 JSON: %s" % error) from None
-    if not isinstance(header, dict):
-        raise FrameError("JSON header is not an object: %r" % (header,))
-    if not _STANDARD_HEADERS <= header.keys():
-        for name in _REQUIRED_HEADERS:
-            if name not in header:
-                raise FrameError("Missing required header {}".format(name))
-    length = header["content-length"]
-    if type(length) is not int and (isinstance(length, bool) or not isinstance(length, int)):
-        raise FrameError("Invalid content-length %r" % (length,))
-    if length < 0:
-        raise FrameError("Invalid content-length %r" % (length,))
-    return header
-
-
-def _decode_content(header: Any, data: bytes, max_depth: Optional[int]) -> Any:
+def _decode_content(header: Any, data: Union[bytes, bytearray], max_depth: Optional[int]) -> Any:
     """Decode JSON content with the header's encoding; keep anything else as bytes."""
     if header["content-type"] != "json":
         return data
@@ -406,7 +386,7 @@ class MessageManager:
         self.content = _decode_content(self.jsonheader, data, self.max_json_depth)
         self._complete = True
 
-    def feed(self, data: Union[bytes, bytearray, memoryview]) -> List["MessageManager"]:
+    def feed(self, data: Union[bytes, bytearray]) -> List["MessageManager"]:
         """Decode received bytes; return the messages they complete, in order.
 
         The decoder keeps the start of a message that is not complete yet for
@@ -432,28 +412,34 @@ class MessageManager:
         """
         messages: List[MessageManager] = []
         try:
-            if not self._raw and self._header_length is None and not self._complete:
-                data = self._feed_whole_frames(data, messages)
-                if not data and self.jsonheader is None:
-                    return messages
-            self._raw += data
             while True:
+                if not self._raw and self._header_length is None and not self._complete:
+                    pos = self._decode_whole_frames(data, messages)
+                    if pos == len(data) and self.jsonheader is None:
+                        return messages
+                    if pos:
+                        data = data[pos:]
+                # A message in progress: through the buffer until it is complete.
+                self._raw += data
                 self.process_message()
                 if not self._complete:
                     return messages
                 messages.append(self._take_message())
                 if not self._raw:
                     return messages
+                data = bytes(self._raw)  # back to whole frames for the rest
+                self._raw = bytearray()
         except ValueError:
             _discard_all(messages)
             raise
 
-    def _feed_whole_frames(self, data: Any, messages: List["MessageManager"]) -> Any:
-        """Decode whole JSON frames straight from ``data``; return the bytes left over.
+    def _decode_whole_frames(self, data: Union[bytes, bytearray],
+                             messages: List["MessageManager"]) -> int:
+        """Decode whole JSON frames straight from ``data``; return the offset where they end.
 
-        The common case (small frames arriving whole) without copying bytes
-        into the buffer. A cut frame or a non-JSON content stops it, with that
-        frame's header already read.
+        The common case, small frames arriving whole, without copying bytes into
+        the buffer. A cut frame or a non-JSON content stops it, with that frame's
+        header already read.
         """
         pos = 0
         end = len(data)
@@ -468,20 +454,32 @@ class MessageManager:
             if content_end > end or header["content-type"] != "json":
                 self._header_length = header_end - start
                 self._start_content(header)
-                pos = header_end
-                break
+                return header_end
             message = MessageManager()
             message.jsonheader = header
             message.content = _decode_content(header, data[header_end:content_end], max_depth)
             message._complete = True
             messages.append(message)
             pos = content_end
-        return data[pos:] if pos else data
+        return pos
 
     def _read_header(self, raw: Union[bytes, bytearray]) -> Any:
-        """Decode a header and check the content it announces against the limits."""
-        header = _decode_header(raw, self.max_json_depth)
+        """Decode a header, check its keys and the content it announces against the limits."""
+        try:
+            header = json_decode(raw, "utf-8", self.max_json_depth)
+        except ValueError as error:  # UnicodeDecodeError included
+            raise FrameError("JSON header is not valid UTF-8 JSON: %s" % error) from None
+        if not isinstance(header, dict):
+            raise FrameError("JSON header is not an object: %r" % (header,))
+        if not _STANDARD_HEADERS <= header.keys():
+            for name in _REQUIRED_HEADERS:
+                if name not in header:
+                    raise FrameError("Missing required header {}".format(name))
         length = header["content-length"]
+        if type(length) is not int and (isinstance(length, bool) or not isinstance(length, int)):
+            raise FrameError("Invalid content-length %r" % (length,))
+        if length < 0:
+            raise FrameError("Invalid content-length %r" % (length,))
         limit = self.max_content_length
         if limit is not None and length > limit:
             raise FrameError("content-length %d exceeds the maximum of %d bytes" % (length, limit))

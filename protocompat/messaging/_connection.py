@@ -256,7 +256,9 @@ class ConnectionManager:
             except (TypeError, ValueError, OSError) as error:
                 return DiscardSink(error)
         if message_type == "response":
-            request_id = _response_id(header)
+            request_id = header.get("request_id")
+            if isinstance(request_id, (list, dict)):
+                raise FrameError("response request_id is not a string: %r" % (request_id,))
             requested_value = header.get("requested_value")
             if requested_value != FILETRANSFER:
                 raise FrameError("binary response to request %r (only files are binary)"
@@ -367,7 +369,10 @@ class ConnectionManager:
         if "request_id" not in header or "requested_value" not in header:
             message.discard()
             raise FrameError("response without request_id or requested_value")
-        request_id, requested_value = _response_id(header), header["requested_value"]
+        request_id, requested_value = header["request_id"], header["requested_value"]
+        if isinstance(request_id, (list, dict)):
+            message.discard()
+            raise FrameError("response request_id is not a string: %r" % (request_id,))
         request = self._requests.pop(request_id, requested_value)
         if request is None:
             message.discard()
@@ -549,14 +554,6 @@ class ConnectionManager:
             return
         logger.info("Sending file %s to %s (as: %s)", filepath, self.addr, dest_filepath)
         self._send(frame)
-
-
-def _response_id(header: Any) -> Any:
-    """The ``request_id`` of a response header; a list or an object is a frame error."""
-    request_id = header.get("request_id")
-    if isinstance(request_id, (list, dict)):
-        raise FrameError("response request_id is not a string: %r" % (request_id,))
-    return request_id
 
 
 def _call_arguments(content: Any, kind: str, name: Any) -> Tuple[List[Any], Dict[str, Any]]:

@@ -99,8 +99,8 @@ def json_decode(data: Union[bytes, bytearray], encoding: str = "utf-8",
         but the interpreter's stack).
     """
     text = data.decode(encoding)
-    if max_depth is not None:
-        check_depth(text, max_depth)
+    if max_depth is not None and text.count("[") + text.count("{") > max_depth:
+        check_depth(text, max_depth)  # as many opening brackets as that: measure the depth
     try:
         obj, end = _scan_once(text, 0)
     except (StopIteration, ValueError):

@@ -41,12 +41,6 @@ _EVENT_MASKS = {"r": selectors.EVENT_READ, "w": selectors.EVENT_WRITE, "rw": _RE
 Frame = Union[bytes, FileFrame]
 
 
-def _io_size(buffer_size: Any) -> int:
-    if type(buffer_size) is int and buffer_size >= _MIN_IO_SIZE:
-        return buffer_size
-    return max(int(buffer_size), _MIN_IO_SIZE)
-
-
 class Transport:
     """Socket, selector registration, decoder and send queue of one connection.
 
@@ -307,8 +301,11 @@ class Transport:
         sock = self.socket
         if sock is None:
             return
+        size = self.buffer_size  # at least _MIN_IO_SIZE per call (checked inline: hot path)
+        if type(size) is not int or size < _MIN_IO_SIZE:
+            size = max(int(size), _MIN_IO_SIZE)
         try:
-            data = sock.recv(_io_size(self.buffer_size))
+            data = sock.recv(size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as error:
@@ -335,9 +332,12 @@ class Transport:
             self._bad_data(error)
             raise
         received = self._received
-        received.extend(messages)
         on_message = self._on_message
         try:
+            if len(messages) == 1 and not received:  # the usual case
+                on_message(messages[0])
+                return
+            received.extend(messages)
             # A callback may close or reconnect the connection: the rest is then dropped.
             while received and generation == self._generation:
                 on_message(received.popleft())
@@ -354,7 +354,9 @@ class Transport:
         sock = self.socket
         if sock is None:
             return
-        size = _io_size(self.buffer_size)
+        size = self.buffer_size
+        if type(size) is not int or size < _MIN_IO_SIZE:
+            size = max(int(size), _MIN_IO_SIZE)
         budget = size * _WRITE_ROUNDS
         try:
             while budget > 0:
@@ -388,7 +390,9 @@ class Transport:
         finally:
             # Checked again under the lock; a frame queued meanwhile by another
             # thread finds no write watch and sets one itself.
-            if self.socket is not None and not self._writing and self._pending_output():
+            if self.socket is not None and not self._writing and (
+                    self.send_queue or self._current_file is not None
+                    or self._out_pos < len(self._out)):
                 with self.lock:
                     if not self._writing and self.socket is not None and self._pending_output():
                         self._watch_writes()
@@ -412,6 +416,13 @@ class Transport:
                             except (KeyError, ValueError, OSError) as error:
                                 logger.debug("Cannot stop watching %s for writing: %s", self.addr, error)
                         return False
+                    if len(queue) == 1 and not isinstance(queue[0], FileFrame):
+                        frame: Any = queue.popleft()  # the usual case: one frame
+                        self._queued_bytes -= len(frame)
+                        self._out_frames = [(len(frame), frame)]
+                        self._out = memoryview(frame)
+                        self._out_pos = 0
+                        return True
                     if not isinstance(queue[0], FileFrame):
                         self._take_frames(queue)
                         return True
@@ -437,13 +448,6 @@ class Transport:
 
     def _take_frames(self, queue: "collections.deque[Any]") -> None:
         """Move the next bytes frames (joined up to a limit) to the output (lock held)."""
-        if len(queue) == 1:
-            frame = queue.popleft()
-            self._queued_bytes -= len(frame)
-            self._out_frames = [(len(frame), frame)]
-            self._out = memoryview(frame)
-            self._out_pos = 0
-            return
         frames = []
         total = 0
         while queue and total < _COALESCE_LIMIT and not isinstance(queue[0], FileFrame):
@@ -481,16 +485,11 @@ class Transport:
             runs. A single larger frame is still accepted into an empty queue.
             None for no limit.
         """
+        is_file = isinstance(frame, FileFrame)
+        size = len(frame.header) if is_file else len(frame)  # type: ignore[union-attr]
         with self.lock:
-            if isinstance(frame, FileFrame):
-                size = len(frame.header)
-                self._queued_files += 1
-            else:
-                size = len(frame)
             queued = self._queued_bytes
             if max_output is not None and queued and queued + size > max_output or self._overflowed:
-                if isinstance(frame, FileFrame):
-                    self._queued_files -= 1
                 if self._overflowed:
                     return  # the owner is closing the connection
                 self._overflowed = True
@@ -498,7 +497,9 @@ class Transport:
             else:
                 overflow = False
                 self.send_queue.append(frame)
-                if not isinstance(frame, FileFrame):
+                if is_file:
+                    self._queued_files += 1
+                else:
                     self._queued_bytes = queued + size
                 if self._writing or self.selector is None or self.socket is None:
                     if self.selector is None:
