@@ -10,7 +10,8 @@ import os
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from ._codec import FrameError, MAX_CONTENT_LENGTH, MAX_JSON_CONTENT_LENGTH, MessageManager, encode_header
+from ._codec import (FrameError, MAX_CONTENT_LENGTH, MAX_JSON_CONTENT_LENGTH, MessageManager,
+                     encode_header)
 from ._files import READ, WRITE, DiscardSink, FileAccess, FileSink, check_path, file_frame
 from ._json import MAX_JSON_DEPTH
 from ._requests import PendingRequest, PendingRequests
@@ -42,7 +43,9 @@ class ConnectionManager:
     :meth:`get_file`, :meth:`close`) is safe from any thread; callbacks run
     on the loop thread.
 
-    A subclass may override :meth:`process_received` (every message),
+    The legacy attributes ``selector``, ``socket``, ``addr``, ``buffer_size``
+    and ``resume_queue`` are properties (below). A subclass may override
+    :meth:`process_received` (every message),
     :meth:`connect`, :meth:`close` and ``_send(data)`` (every frame sent,
     bytes or a file frame that indexes like bytes).
 
@@ -54,18 +57,6 @@ class ConnectionManager:
 
     Attributes
     ----------
-    selector : selectors.BaseSelector
-        The selector the socket is registered with (None when closed).
-    socket : socket.socket
-        The connection's socket (None when closed).
-    addr : object
-        Address of the peer.
-    buffer_size : int
-        Bytes asked of each ``recv``/``send`` call (at least 64 KiB
-        are used; the bytes on the wire do not depend on it).
-    resume_queue : bool
-        Keep unsent frames across a reconnection (a frame cut by the
-        disconnection is sent again whole).
     resend_requests : bool
         On :meth:`connect`, send unanswered requests again, once, with their
         original arguments.
@@ -116,18 +107,22 @@ class ConnectionManager:
     # -- state kept by the transport -----------------------------------------
     @property
     def selector(self) -> Any:
+        """The selector the socket is registered with (None when closed)."""
         return self._transport.selector
 
     @property
     def socket(self) -> Any:
+        """The connection's socket (None when closed)."""
         return self._transport.socket
 
     @property
     def addr(self) -> Any:
+        """Address of the peer."""
         return self._transport.addr
 
     @property
     def buffer_size(self) -> int:
+        """Bytes asked of each ``recv``/``send`` call (at least 64 KiB are used; the wire is the same)."""
         return self._transport.buffer_size
 
     @buffer_size.setter
@@ -136,6 +131,7 @@ class ConnectionManager:
 
     @property
     def resume_queue(self) -> bool:
+        """Keep unsent frames across a reconnection (a frame cut by it is sent again whole)."""
         return self._transport.resume_queue
 
     @resume_queue.setter
