@@ -10,7 +10,7 @@ DEMO_TIMEOUT = 60  # seconds one demo may take
 DEMOS = [
     ("katcp_compat", [sys.executable, "-m", "katcp_compat", "--demo"]),
     ("samp_compat", [sys.executable, "-m", "samp_compat", "--demo"]),
-    ("lib.messaging", [sys.executable, "-m", "lib.messaging", "demo"]),
+    ("protocompat.messaging", [sys.executable, "-m", "protocompat.messaging", "demo"]),
     ("sockproto", [sys.executable, "-m", "sockproto", "demo"]),
 ]
 

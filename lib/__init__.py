@@ -1,1 +1,1 @@
-"""Shared thread and socket helpers (``netutil``) and clever-show\x27s ``messaging``."""
+"""clever-show's ``lib`` folder as far as protocompat provides it: ``lib/messaging.py``."""

@@ -13,6 +13,6 @@ def test_demo_script_runs_every_package_demo(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(ROOT, "demo.py")], cwd=str(tmp_path),
                             env=env, capture_output=True, text=True, timeout=DEMO_TIMEOUT)
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("katcp_compat", "samp_compat", "lib.messaging", "sockproto"):
+    for name in ("katcp_compat", "samp_compat", "protocompat.messaging", "sockproto"):
         assert "==== %s ====" % name in result.stdout
     assert result.stdout.rstrip().endswith("all demos ran")

@@ -21,14 +21,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: Top-level import packages the wheel installs, for good.
 PACKAGES = {"protocompat", "katcp_compat", "samp_compat", "sockproto"}
-#: Top-level packages installed for now only: ``lib`` goes once ``protocompat.messaging`` replaces it.
-ALLOWED_FOR_NOW = {"lib"}
 
 #: Files outside the packages that the sdist carries so that the tests, docs and demo run from it.
 SDIST_EXTRA_FILES = ["LICENSE", "README.md", "demo.py", "tox.ini", "pyproject.toml", "setup.py",
                      "MANIFEST.in", os.path.join(".ci", "run")]
-#: Folders the sdist carries whole.
-SDIST_EXTRA_FOLDERS = ["tests", "docs"]
+#: Folders the sdist carries whole (``lib`` holds the drop-in file for clever-show's lib/;
+#: the wheel does not install it).
+SDIST_EXTRA_FOLDERS = ["tests", "docs", "lib"]
 #: What is never part of a source tree's content: caches, build output, checkouts.
 NOT_SOURCE = {".git", ".tox", ".hypothesis", ".pytest_cache", "__pycache__", "build", "dist",
               "_build"}
@@ -128,7 +127,7 @@ def test_sdist_carries_tests_docs_demo_and_configuration(built):
 
 def test_sdist_carries_every_package_file(built):
     names = _sdist_names(built["sdist"])
-    wanted = [f for top in sorted(PACKAGES | ALLOWED_FOR_NOW) for f in _source_files(top)]
+    wanted = [f for top in sorted(PACKAGES) for f in _source_files(top)]
     assert [f for f in wanted if f.replace(os.sep, "/") not in names] == []
 
 
@@ -152,18 +151,18 @@ def test_unpacked_sdist_collects_the_same_tests_as_the_source_tree(built):
 def test_wheel_installs_only_the_distribution_packages(built):
     top_level = {name.split("/", 1)[0] for name in _wheel_names(built["wheel"])}
     dist_info = {name for name in top_level if name.endswith(".dist-info")}
-    assert top_level - dist_info == PACKAGES | ALLOWED_FOR_NOW
+    assert top_level - dist_info == PACKAGES
     assert "tests" not in top_level
 
 
 def test_wheel_carries_every_package_module(built):
     names = _wheel_names(built["wheel"])
-    wanted = [f.replace(os.sep, "/") for top in sorted(PACKAGES | ALLOWED_FOR_NOW)
+    wanted = [f.replace(os.sep, "/") for top in sorted(PACKAGES)
               for f in _source_files(top)]
     assert [f for f in wanted if f not in names] == []
 
 
-@pytest.mark.parametrize("package", sorted(PACKAGES | ALLOWED_FOR_NOW))
+@pytest.mark.parametrize("package", sorted(PACKAGES))
 def test_wheel_marks_each_package_typed(built, package):
     assert package + "/py.typed" in _wheel_names(built["wheel"])
 

@@ -1,4 +1,4 @@
-"""Throughput of lib.messaging between two processes over loopback.
+"""Throughput of protocompat.messaging (clever-show's lib.messaging) between two processes over loopback.
 
 Run: ``python tests/benchmarks/bench_messaging.py [--quick]``
 
@@ -33,8 +33,11 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests", "test_messaging"))  # the tests' peer loop
 
-from lib import messaging  # noqa: E402
+from messaging_node import Node  # noqa: E402
+
+from protocompat import messaging  # noqa: E402
 
 TARGET_MESSAGES = 40_000
 TARGET_ROUND_TRIPS = 10_000
@@ -71,7 +74,7 @@ def run_peer() -> None:
         os.unlink(path)
         return result
 
-    node = messaging._Node("bench-peer")
+    node = Node("bench-peer")
     node.on_connect = lambda c: setattr(c, "buffer_size", int(sys.argv[-1]))
     _, port = node.listen()
     print(port, flush=True)
@@ -163,7 +166,7 @@ def upstream_buffering_reconstruction(size, chunk):
 def with_peer(buffer_size, body):
     peer = subprocess.Popen([sys.executable, __file__, "--peer", str(buffer_size)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    node = messaging._Node("bench")
+    node = Node("bench")
     try:
         port = int(peer.stdout.readline())
         node.start()
@@ -209,7 +212,7 @@ def main() -> None:
         results["file MB/s, buffer 64 KiB"] = with_peer(
             64 * 1024, lambda c: file_transfer(c, path, file_size, directory))
 
-    print("lib.messaging, two processes over loopback (%d MB file)" % (file_size // MB))
+    print("protocompat.messaging, two processes over loopback (%d MB file)" % (file_size // MB))
     line("one-way messages/s", results["one-way messages/s"], TARGET_MESSAGES, "msg/s")
     line("round trips/s (1 in flight)", results["round trips/s (1 in flight)"], TARGET_ROUND_TRIPS, "rt/s")
     line("round trips/s (10 in flight)", results["round trips/s (10 in flight)"], TARGET_ROUND_TRIPS,

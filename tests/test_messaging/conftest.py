@@ -8,6 +8,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from messaging_helpers import WAIT, Inbox, PeerProcess  # noqa: E402
+from messaging_node import Node  # noqa: E402
 
 from lib import messaging  # noqa: E402
 
@@ -55,7 +56,7 @@ def node():
     created = []
 
     def make(name="test-node", on_connect=None, on_disconnect=None):
-        loop = messaging._Node(name, on_connect, on_disconnect)
+        loop = Node(name, on_connect, on_disconnect)
         created.append(loop)
         return loop
     yield make

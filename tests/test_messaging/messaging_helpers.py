@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import selectors
+import socket
 import subprocess
 import sys
 import threading
@@ -67,7 +68,7 @@ class Inbox:
 class LogWatcher(logging.Handler):
     """Collects records of a logger and lets a test wait for one that matches."""
 
-    def __init__(self, name="lib.messaging"):
+    def __init__(self, name="protocompat.messaging"):
         super().__init__(logging.DEBUG)
         self._cond = threading.Condition()
         self.records = []
@@ -92,13 +93,17 @@ class LogWatcher(logging.Handler):
         with self._cond:
             return [r.getMessage() for r in self.records if r.levelno >= level]
 
-    def wait_for(self, text, level=logging.DEBUG, timeout=WAIT):
+    def count(self, text, level=logging.DEBUG):
+        with self._cond:
+            return sum(text in r.getMessage() and r.levelno >= level for r in self.records)
+
+    def wait_for(self, text, level=logging.DEBUG, timeout=WAIT, count=1):
         def found():
-            return any(text in r.getMessage() and r.levelno >= level for r in self.records)
+            return sum(text in r.getMessage() and r.levelno >= level for r in self.records) >= count
         with self._cond:
             if not self._cond.wait_for(found, timeout):
-                raise AssertionError("no log record with %r in %s s; got %r"
-                                     % (text, timeout, [r.getMessage() for r in self.records]))
+                raise AssertionError("no %d log records with %r in %s s; got %r"
+                                     % (count, text, timeout, [r.getMessage() for r in self.records][-5:]))
 
 
 def request(connection, name, *args, timeout=None):
@@ -107,3 +112,46 @@ def request(connection, name, *args, timeout=None):
     connection.get_response(name, lambda c, value: future.set_result(value),
                             request_args=args, timeout=timeout)
     return future
+
+
+class DirectLink:
+    """A connection on one end of a loopback TCP pair, driven by the test thread itself.
+
+    ``peer`` is the other end, a plain blocking socket. :meth:`pump` runs the
+    selector and ``process_events`` until a condition holds, re-raising what
+    ``process_events`` raises.
+    """
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.selector = selectors.DefaultSelector()
+        listener = socket.create_server(("127.0.0.1", 0))
+        try:
+            self.peer = socket.create_connection(listener.getsockname(), timeout=WAIT)
+            self.sock, addr = listener.accept()
+        finally:
+            listener.close()
+        self.sock.setblocking(False)
+        self.selector.register(self.sock, selectors.EVENT_READ, data=connection)
+        connection.connect(self.selector, self.sock, addr)
+
+    def pump(self, until=lambda: False, timeout=WAIT):
+        """Handle events until ``until()`` is true or nothing happens for ``timeout`` seconds."""
+        while not until():
+            ready = self.selector.select(timeout)
+            if not ready:
+                return
+            for key, mask in ready:
+                key.data.process_events(mask)
+
+    def close(self):
+        self.connection._close()
+        self.selector.close()
+        self.sock.close()
+        self.peer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

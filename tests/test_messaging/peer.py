@@ -8,7 +8,7 @@ Usage::
     python peer.py server            # prints {"port": N}, serves until stdin closes
     python peer.py client PORT       # connects, serves until stdin closes or the server goes
     python peer.py halfframe PORT    # sends half a frame, then disconnects
-    python peer.py importcheck       # prints {"ok": true} if both import styles work
+    python peer.py importcheck       # prints which names give the one messaging module
 """
 import hashlib
 import json
@@ -18,8 +18,10 @@ import socket
 import sys
 import threading
 
-LIB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "lib")
-sys.path.insert(0, os.path.abspath(LIB_DIR))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir))
+LIB_DIR = os.path.join(ROOT, "lib")
+sys.path.insert(0, ROOT)  # this checkout's protocompat
+sys.path.insert(0, LIB_DIR)  # lib/ first, as clever-show puts it
 
 import messaging  # noqa: E402  (top-level import style, as clever-show does)
 
@@ -145,31 +147,17 @@ def half_frame(port):
     print(json.dumps({"sent": len(frame) // 2}), flush=True)
 
 
-SIBLINGS = ("_messaging_codec", "_messaging_files", "_messaging_notifier", "_messaging_transport",
-            "_messaging_example")
-
-
 def import_check():
+    """Print the names under which the one messaging module is known, and its file."""
     import importlib
     top = importlib.import_module("messaging")
-    top_siblings = {name: importlib.import_module(name) for name in SIBLINGS}
-    sys.path.insert(0, os.path.abspath(os.path.join(LIB_DIR, os.pardir)))
     from lib import messaging as packaged
-    packaged_siblings = {name: importlib.import_module("lib." + name) for name in SIBLINGS}
-    ok = all(hasattr(m, name) for m in (top, packaged)
-             for name in ("ConnectionManager", "MessageManager", "NotifierSock", "Singleton",
-                          "set_keepalive", "get_ip_address", "_Node", "_main"))
-    # Each style uses its own siblings, never a mix of the two.
-    for module, siblings in ((top, top_siblings), (packaged, packaged_siblings)):
-        ok = ok and module.MessageManager is siblings["_messaging_codec"].MessageManager
-        ok = ok and module.NotifierSock is siblings["_messaging_notifier"].NotifierSock
-        ok = ok and issubclass(module.ConnectionManager, siblings["_messaging_transport"]._Transport)
-        ok = ok and siblings["_messaging_transport"].NotifierSock is module.NotifierSock
-        ok = ok and module._Node is siblings["_messaging_example"]._Node
-        ok = ok and siblings["_messaging_example"].ConnectionManager is module.ConnectionManager
-    modules = [m.__name__ for m in [top] + list(top_siblings.values())
-               + [packaged] + list(packaged_siblings.values())]
-    print(json.dumps({"ok": ok, "modules": modules}), flush=True)
+    implementation = importlib.import_module("protocompat.messaging")
+    names = sorted(name for name, module in sys.modules.items() if module is implementation)
+    print(json.dumps({"same": top is packaged is implementation, "names": names,
+                      "registry_shared": top.ConnectionManager.messages_callbacks
+                      is packaged.ConnectionManager.messages_callbacks,
+                      "file": implementation.__file__}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 """The fast encode/decode paths give exactly what the general JSON paths give."""
 import collections
 import json
+import socket
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from messaging_helpers import DirectLink
+
 from lib import messaging
 from lib.messaging import MessageManager
+from protocompat.messaging import _json
 
 STANDARD_KEYS = ["byteorder", "content-type", "content-encoding", "content-length", "message-type"]
 
@@ -86,108 +90,87 @@ def test_circular_content_raises_value_error():
 def test_decoding_equals_json_loads_with_ordered_dicts(value, before, after):
     text = before + json.dumps(value, ensure_ascii=False) + after
     expected = json.loads(text, object_pairs_hook=collections.OrderedDict)
-    got = messaging._json_decode(text.encode("utf-8"))
+    got = MessageManager._json_decode(text.encode("utf-8"), "utf-8")
     assert got == expected and type(got) is type(expected)
 
 
 @pytest.mark.parametrize("text", ["", "{", '{"a": 1} x', '{"a": 1}{}', "nul", "[1,]"])
 def test_decoding_bad_json_raises_value_error(text):
     with pytest.raises(ValueError):
-        messaging._json_decode(text.encode("utf-8"))
+        MessageManager._json_decode(text.encode("utf-8"), "utf-8")
 
 
-def received(connection):
-    got = []
-    connection.process_received = got.append
-    return got
-
-
-def test_several_whole_frames_in_one_chunk_are_dispatched_in_order():
-    connection = messaging.ConnectionManager()
-    got = received(connection)
+def test_several_whole_frames_in_one_chunk_decode_in_order():
     data = b"".join(MessageManager.create_action_message("a", [i]) for i in range(5))
-    connection._receive(data)
+    got = MessageManager().feed(data)
     assert [m.content["args"] for m in got] == [[i] for i in range(5)]
     assert all(m.complete and m.income_raw == b"" for m in got)
     assert all(type(m.jsonheader) is collections.OrderedDict for m in got)
 
 
 def test_whole_frames_then_a_cut_frame_completes_with_the_next_chunk():
-    connection = messaging.ConnectionManager()
-    got = received(connection)
     frames = [MessageManager.create_action_message("a", [i]) for i in range(3)]
     data = b"".join(frames)
     cut = len(frames[0]) + len(frames[1]) + 7
-    connection._receive(data[:cut])
-    assert len(got) == 2
-    connection._receive(data[cut:])
-    assert [m.content["args"] for m in got] == [[0], [1], [2]]
+    decoder = MessageManager()
+    first = decoder.feed(data[:cut])
+    assert len(first) == 2 and decoder.partial
+    rest = decoder.feed(data[cut:])
+    assert [m.content["args"] for m in first + rest] == [[0], [1], [2]]
+    assert not decoder.partial
 
 
 def test_binary_frame_after_a_json_frame_in_one_chunk_keeps_its_bytes():
-    connection = messaging.ConnectionManager()
-    got = received(connection)
     binary = MessageManager.create_message(b"\x00\x01\x02", "binary", "message",
                                            additional_headers={"action": "blob"})
-    connection._receive(MessageManager.create_action_message("a") + binary)
+    got = MessageManager().feed(MessageManager.create_action_message("a") + binary)
     assert [m.jsonheader.get("action") for m in got] == ["a", "blob"]
     assert got[1].content == b"\x00\x01\x02"
 
 
-def test_bytes_after_a_frame_whose_handling_raised_are_kept():
-    connection = messaging.ConnectionManager()
-    handled = []
-
-    def handle(message):
-        handled.append(message.content["args"])
-        if len(handled) == 1:
-            raise KeyError("raised by the application")
-    connection.process_received = handle
-    data = b"".join(MessageManager.create_action_message("a", [i]) for i in range(3))
-    with pytest.raises(KeyError):
-        connection._receive(data)
-    connection._receive(b"")
-    assert handled == [[0], [1], [2]]
-
-
 def test_bad_header_in_a_chunk_of_whole_frames_is_a_value_error():
-    connection = messaging.ConnectionManager()
-    received(connection)
     bad = b'{"byteorder": "little"}'
     with pytest.raises(ValueError, match="Missing required header"):
-        connection._receive(MessageManager.create_action_message("a")
-                            + len(bad).to_bytes(2, "big") + bad)
+        MessageManager().feed(MessageManager.create_action_message("a") + len(bad).to_bytes(2, "big") + bad)
+
+
+class RaisingOnce(messaging.ConnectionManager):
+    """Its own message handling raises on the first message only."""
+
+    def __init__(self):
+        super().__init__()
+        self.handled = []
+
+    def process_received(self, message):
+        self.handled.append(message.content["args"])
+        if len(self.handled) == 1:
+            raise KeyError("raised by the application")
+
+
+def test_messages_after_one_whose_handling_raised_are_handled_next():
+    connection = RaisingOnce()
+    with DirectLink(connection) as link:
+        link.peer.sendall(b"".join(MessageManager.create_action_message("a", [i]) for i in range(3)))
+        with pytest.raises(KeyError):
+            link.pump(lambda: connection.handled)
+        link.peer.sendall(MessageManager.create_action_message("a", [3]))
+        link.pump(lambda: len(connection.handled) == 4)
+        assert connection.handled == [[0], [1], [2], [3]]
 
 
 def test_connect_turns_nagle_off_on_a_tcp_socket():
-    import selectors
-    import socket
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname())
-    server, _ = listener.accept()
-    selector = selectors.DefaultSelector()
     connection = messaging.ConnectionManager()
-    try:
-        client.setblocking(False)
-        assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
-        selector.register(client, selectors.EVENT_READ, data=connection)
-        connection.connect(selector, client, client.getpeername())
-        assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-    finally:
-        connection._close()
-        selector.close()
-        for sock in (server, listener):
-            sock.close()
+    with DirectLink(connection) as link:
+        assert link.peer.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        assert link.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_json_text_without_the_c_encoder_matches_json_dumps(monkeypatch):
-    from lib import _messaging_codec as codec
     value = {"x": [1, 2.5, None, True, "\u00e9"], "y": {"z": "a\nb"}}
-    fast = codec._json_text(value)
-    monkeypatch.setattr(codec, "_c_make_encoder", None)
-    assert codec._json_text(value) == fast == json.dumps(value, ensure_ascii=False)
+    fast = _json.json_text(value)
+    monkeypatch.setattr(_json, "_c_make_encoder", None)
+    assert _json.json_text(value) == fast == json.dumps(value, ensure_ascii=False)
 
 
 def test_fast_json_encoder_is_checked_against_json_dumps():
-    from lib import _messaging_codec as codec
-    assert codec._c_make_encoder is None or codec._fast_encoder_works()
+    assert _json._c_make_encoder is None or _json.fast_encoder_works()

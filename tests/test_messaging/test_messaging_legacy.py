@@ -17,10 +17,11 @@ import queue
 import selectors
 import socket
 import threading
+import time
 
 import pytest
 
-from messaging_helpers import WAIT, LogWatcher
+from messaging_helpers import WAIT, DirectLink, LogWatcher
 
 from lib import messaging
 
@@ -410,22 +411,48 @@ def test_drone_finds_the_server_from_its_server_ip_datagram(drone_callbacks):
         messaging.NotifierSock().close()
 
 
+class SendRecorder(messaging.ConnectionManager):
+    """Keeps every frame given to ``_send``, as clever-show's server looks at ``data[:256]``."""
+
+    def __init__(self):
+        super().__init__()
+        self.frames = []
+
+    def _send(self, data):
+        self.frames.append(data)
+        super()._send(data)
+
+
 @pytest.mark.parametrize("index", [slice(None, 256), slice(None), slice(3, 200, 7), slice(-10, None),
                                    slice(None, None, -1), slice(300, 2), 0, 5, -1])
 def test_queued_file_frame_indexes_like_the_bytes_of_the_frame(tmp_path, index):
     content = bytes(range(256)) * 2
     (tmp_path / "f.bin").write_bytes(content)
-    headers = {"action": "filetransfer", "filepath": "dest.bin"}
-    frame = messaging._open_file_frame(str(tmp_path / "f.bin"), lambda size: (
-        messaging.MessageManager._create_header(size, "binary", "message", additional_headers=headers)))
-    try:
-        whole = messaging.MessageManager.create_message(content, "binary", "message",
-                                                        additional_headers=headers)
-        assert len(frame) == len(whole)
-        assert frame[index] == whole[index]
-        assert frame.next_chunk(1 << 20) + frame.next_chunk(1 << 20) == whole  # sending unaffected
-    finally:
-        frame.close()
+    whole = messaging.MessageManager.create_message(
+        content, "binary", "message", additional_headers={"action": "filetransfer",
+                                                          "filepath": "dest.bin"})
+    connection = SendRecorder()
+    connection.send_file(str(tmp_path / "f.bin"), "dest.bin")
+    [frame] = connection.frames
+    assert len(frame) == len(whole)
+    assert frame[index] == whole[index]
+    connection.resume_queue = True  # keep the frame queued before connect()
+    with DirectLink(connection) as link:  # indexing did not disturb sending
+        assert receive_exactly(link, len(whole)) == whole
+
+
+def receive_exactly(link, size):
+    """Run the link's events until its peer has received ``size`` bytes; return them."""
+    received = b""
+    link.peer.settimeout(0.01)
+    deadline = time.monotonic() + WAIT
+    while len(received) < size and time.monotonic() < deadline:
+        link.pump(timeout=0)
+        try:
+            received += link.peer.recv(65536)
+        except socket.timeout:
+            pass
+    return received
 
 
 def test_each_loop_thread_finds_its_own_notifier_socket_in_its_selector():

@@ -1,32 +1,21 @@
-"""Waking the application's selector loop from other threads: :class:`NotifierSock`.
+"""Waking the application's selector loop from other threads: :class:`NotifierSock`."""
 
-Part of ``messaging``, which re-exports these names; import them from there.
-"""
-
-import importlib
 import logging
 import selectors
 import socket
 import threading
 from typing import Any, Dict, Optional, Tuple
 
+from ..netutil import WakeupSocket
 
-# Siblings are imported the way this module was (``lib.X`` or, with lib/ on sys.path, ``X``);
-# the codec module, which needs no sibling, holds the helper that does it.
-_import_sibling = importlib.import_module(
-    (__package__ + "." if __package__ else "") + "_messaging_codec")._import_sibling
-
-
-from protocompat import netutil as _netutil
-# Records go to the logger of ``messaging`` (``lib.messaging`` or ``messaging``).
-logger = logging.getLogger(__name__.replace("_messaging_notifier", "messaging"))
+logger = logging.getLogger(__name__)
 
 
 class _SingletonMeta(type):
     """Metaclass giving each class one shared instance."""
 
     _instances: Dict[type, Any] = {}
-    _lock = threading.Lock()
+    _lock = threading.RLock()  # re-entrant: an __init__ may create another singleton
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         instance = _SingletonMeta._instances.get(cls)
@@ -74,7 +63,7 @@ class NotifierSock(Singleton):
         with self._lock:
             if id(selector) in self._wakers:
                 return
-            waker = _netutil.WakeupSocket()
+            waker = WakeupSocket()
             try:
                 selector.register(waker.recv_socket, selectors.EVENT_READ, data=self)
             except BaseException:
@@ -102,7 +91,14 @@ class NotifierSock(Singleton):
         for waker in wakers:
             waker.wake()
 
-    def _notify_selector(self, selector: Any) -> None:
+    def notify_selector(self, selector: Any) -> None:
+        """Wake the loop of ``selector`` only (if it was initialised); safe from any thread.
+
+        Parameters
+        ----------
+        selector : selectors.BaseSelector
+            A selector given to :meth:`init`.
+        """
         entry = self._wakers.get(id(selector))
         if entry is not None and entry[0] is selector:
             entry[1].wake()
@@ -122,8 +118,14 @@ class NotifierSock(Singleton):
         for waker in wakers:
             waker.drain()
 
-    def _forget(self, selector: Any) -> None:
-        """Unregister and close the wake-up socket of one selector."""
+    def forget(self, selector: Any) -> None:
+        """Unregister and close the wake-up socket of one selector (before closing it).
+
+        Parameters
+        ----------
+        selector : selectors.BaseSelector
+            A selector given to :meth:`init`; others are ignored.
+        """
         with self._lock:
             entry = self._wakers.pop(id(selector), None)
             if entry is not None and self._last is entry[1]:
