@@ -303,3 +303,29 @@ class LeanSafeTransport(_LeanMixin, SafeSafeTransport):
         except BaseException:
             sock.close()
             raise
+
+
+def safe_transport(url: str, timeout: Optional[float], *, use_datetime: bool = False,
+                   use_builtin_types: bool = False, context: Any = None) -> Any:
+    """Return the transport for XML-RPC calls to ``url``: HTTPS for ``https:``, else HTTP.
+
+    Parameters
+    ----------
+    url : str
+        The server's URL.
+    timeout : float or None
+        Socket timeout in seconds (None: the global default).
+    use_datetime, use_builtin_types : bool, optional
+        As for :class:`xmlrpc.client.Transport`.
+    context : ssl.SSLContext, optional
+        TLS context of an ``https:`` URL (ignored for ``http:``).
+
+    Returns
+    -------
+    transport : LeanTransport or LeanSafeTransport
+    """
+    options = {"use_datetime": use_datetime, "use_builtin_types": use_builtin_types,
+               "timeout": timeout}
+    if urllib.parse.urlsplit(url).scheme == "https":
+        return LeanSafeTransport(context=context, **options)
+    return LeanTransport(**options)

@@ -6,10 +6,13 @@ import ssl
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
-from .constants import SAMP_STATUS_ERROR, SAMP_STATUS_OK, SAMP_STATUS_WARNING
-from .errors import SAMPClientError
 from ._client_bindings import _BindingsMixin
-from .utils import _binding_arity, _mtype_subtypes, internet_on
+from ._mtypes import mtype_subtypes
+from .constants import SAMP_STATUS_ERROR, SAMP_STATUS_OK, SAMP_STATUS_WARNING
+from .errors import SAMPClientError, SAMPWarning  # noqa: F401 - SAMPWarning: upstream name
+from .hub import SAMPHubServer  # noqa: F401 - a name of the original module
+from .standard_profile import ThreadingXMLRPCServer
+from .utils import _binding_arity, get_num_args, internet_on  # noqa: F401 - upstream name
 
 __all__ = ["SAMPClient"]
 
@@ -120,12 +123,10 @@ class SAMPClient(_BindingsMixin):
             self._make_server(context)
 
     def _make_server(self, context: Optional[ssl.SSLContext]) -> None:
-        from .xmlrpc import XMLRPCServer
-
         host = self._addr or self._host_name
-        self.client = XMLRPCServer((host, self._port), ssl_context=context,
-                                   pool_size=_CALLBACK_WORKERS, name="SAMPClient",
-                                   allow_none=True)
+        self.client = ThreadingXMLRPCServer((host, self._port), ssl_context=context,
+                                            pool_size=_CALLBACK_WORKERS, name="SAMPClient",
+                                            allow_none=True)
         self.client.register_introspection_functions()
         self.client.register_function(self._receive_notification_entry,
                                       "samp.client.receiveNotification")
@@ -238,7 +239,7 @@ class SAMPClient(_BindingsMixin):
         if not self._accepts(private_key, message):
             return ""
         msg_mtype, msg_params, extra = self._split_message(message)
-        for mtype in _mtype_subtypes(msg_mtype):
+        for mtype in mtype_subtypes(msg_mtype):
             binding = self._notification_bindings.get(mtype)
             if binding is None:
                 continue
@@ -281,7 +282,7 @@ class SAMPClient(_BindingsMixin):
         if not self._accepts(private_key, message):
             return ""
         msg_mtype, msg_params, extra = self._split_message(message)
-        for mtype in _mtype_subtypes(msg_mtype):
+        for mtype in mtype_subtypes(msg_mtype):
             binding = self._call_bindings.get(mtype)
             if binding is None:
                 continue
@@ -455,10 +456,3 @@ class SAMPClient(_BindingsMixin):
             Client public id, ``None`` when not registered.
         """
         return self._public_id
-
-# Further names of the original module, so that imports from it keep working.
-from .constants import SAMP_STATUS_WARNING  # noqa: E402,F401
-from .errors import SAMPWarning  # noqa: E402,F401
-from .hub import SAMPHubServer  # noqa: E402,F401
-from .standard_profile import ThreadingXMLRPCServer  # noqa: E402,F401
-from .utils import get_num_args  # noqa: E402,F401
