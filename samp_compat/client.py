@@ -3,6 +3,7 @@ import logging
 import os
 import socket
 import ssl
+import threading
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
@@ -45,6 +46,18 @@ class SAMPClient(_BindingsMixin):
 
     Bound functions run on the worker threads of the client's XML-RPC server,
     so a slow binding does not delay the others (up to eight run at once).
+
+    A subclass may rely on the protected members of astropy's class, with
+    the same meaning: ``client`` (the callback server, or None), ``hub``,
+    ``_thread`` (made in ``__init__`` around ``_serve_forever`` for a
+    callable client; :meth:`start` starts it through ``_run_client``, and
+    :meth:`stop` joins it), ``_is_running``, ``_is_registered``,
+    ``_callable``, ``_metadata``, ``_public_id``, ``_private_key``,
+    ``_hub_id``, ``_xmlrpcAddr``, ``_notification_bindings``,
+    ``_call_bindings``, ``_response_bindings``, ``_ping``,
+    ``_client_env_get``, ``_handle_notification``, ``_handle_call``,
+    ``_handle_response``, ``_set_xmlrpc_callback`` and
+    ``_declare_subscriptions``.
 
     Parameters
     ----------
@@ -117,10 +130,14 @@ class SAMPClient(_BindingsMixin):
             except OSError:
                 self._host_name = _LOCALHOST
         self.hub = hub
+        self._stop_serving = threading.Event()
+        self._stop_timeout: Optional[float] = None
         if self._callable:
             context = (_server_ssl_context(key_file, cert_file, cert_reqs, ca_certs, ssl_version)
                        if https else None)
             self._make_server(context)
+            self._thread = threading.Thread(target=self._serve_forever, name="SAMPClient",
+                                            daemon=True)
 
     def _make_server(self, context: Optional[ssl.SSLContext]) -> None:
         host = self._addr or self._host_name
@@ -156,21 +173,38 @@ class SAMPClient(_BindingsMixin):
 
     # -- life cycle ------------------------------------------------------------
     def start(self) -> None:
-        """Start serving the callable endpoint in background threads (non-blocking).
+        """Start serving the callable endpoint in a separate thread (non-blocking).
 
         A non-callable client has no endpoint; it is simply marked running.
 
         Raises
         ------
         SAMPClientError
-            The client was already stopped once (make a new client instead).
+            The client is running, or was stopped once (make a new client instead).
         """
         if self._callable:
-            try:
-                self.client.start()
-            except RuntimeError:
-                raise SAMPClientError("Client already started; create a new client") from None
-        self._is_running = True
+            self._is_running = True
+            self._run_client()
+        else:
+            self._is_running = True
+
+    def _run_client(self) -> None:
+        """Start ``_thread``, which runs :meth:`_serve_forever`."""
+        if not self._callable:
+            return
+        if self._thread.is_alive():
+            raise SAMPClientError("Client is already running")
+        try:
+            self._thread.start()
+        except RuntimeError:
+            self._is_running = False
+            raise SAMPClientError("Client already started once; create a new client") from None
+
+    def _serve_forever(self) -> None:
+        """Serve the callback endpoint until :meth:`stop`, then close it (runs on ``_thread``)."""
+        self.client.start()
+        self._stop_serving.wait()
+        self.client.stop(self._stop_timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the client and close its endpoint.
@@ -186,10 +220,20 @@ class SAMPClient(_BindingsMixin):
             The threads did not end within ``timeout``.
         """
         self._is_running = False
-        if self._callable and self.client is not None:
-            if not self.client.stop(timeout):
-                raise SAMPClientError(
-                    "Client was not shut down successfully (timeout=%ss)" % (timeout,))
+        self._stop_timeout = timeout
+        stop_serving = getattr(self, "_stop_serving", None)  # a subclass may not make it
+        if stop_serving is not None:
+            stop_serving.set()
+        thread = getattr(self, "_thread", None) if self._callable else None
+        if thread is not None and thread.is_alive():
+            thread.join(timeout)
+        stopped = thread is None or not thread.is_alive()
+        if stopped and self._callable and self.client is not None:
+            # Closes an endpoint that was never served; else a no-op.
+            stopped = self.client.stop(timeout)
+        if not stopped:
+            raise SAMPClientError(
+                "Client was not shut down successfully (timeout=%ss)" % (timeout,))
 
     @property
     def is_running(self) -> bool:

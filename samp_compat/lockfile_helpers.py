@@ -243,8 +243,8 @@ def create_lock_file(lockfilename: Optional[str] = None, mode: Optional[str] = N
     if env is not None:
         parsed = urllib.parse.urlparse(env)
         if not env or parsed.scheme not in ("file", ""):
-            warnings.warn("Unable to start a Hub with lockfile %s. Start-up process aborted."
-                          % env, SAMPWarning)
+            warnings.warn("SAMP_HUB names the lockfile %s, which is not a local file: no "
+                          "lockfile written" % env, SAMPWarning)
             return False
         lockfilename = _lockfile_location(env)
     elif lockfilename is None:
@@ -257,8 +257,8 @@ def create_lock_file(lockfilename: Optional[str] = None, mode: Optional[str] = N
             lockfilename = os.path.join(lockdir, "%s-%s" % (_MULTIPLE_PREFIX, hub_id))
     running, _ = check_running_hub(lockfilename)
     if running:
-        warnings.warn("Another SAMP Hub is already running. Start-up process aborted.",
-                      SAMPWarning)
+        warnings.warn("Another SAMP Hub is already running (lockfile %s): no lockfile "
+                      "written" % lockfilename, SAMPWarning)
         return False
     log.debug("Lock-file: %s", lockfilename)
     write_lockfile(lockfilename, hub_params or {})

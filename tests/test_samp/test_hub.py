@@ -158,13 +158,17 @@ def test_starting_twice_raises(hub):
         hub.start()
 
 
-def test_second_hub_on_a_live_lockfile_warns_and_runs_without_lockfile(make_hub, private_env):
+def test_second_hub_on_a_live_lockfile_warns_and_runs_without_lockfile(make_hub, private_env,
+                                                                        caplog):
+    caplog.set_level("INFO", logger="samp_compat.hub")
     path = str(private_env / "shared")
     first = make_hub(lockfile=path)
     other = SAMPHubServer(lockfile=path, web_profile=False)
-    with pytest.warns(SAMPWarning, match="Another SAMP Hub is already running. "
-                                         "Start-up process aborted."):
+    with pytest.warns(SAMPWarning, match=r"Another SAMP Hub is already running \(lockfile "
+                                         r".*shared\): no lockfile written"):
         other.start()
+    assert "Hub started without a lockfile" in caplog.text
+    assert "aborted" not in caplog.text
     try:
         assert other.is_running
         assert read_lockfile(path)["samp.secret"] == first.params["samp.secret"]
