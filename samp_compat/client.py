@@ -1,4 +1,5 @@
 """A SAMP client: registration with a hub and a callable XML-RPC endpoint."""
+import copy
 import logging
 import os
 import socket
@@ -7,12 +8,12 @@ import threading
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
-from ._client_bindings import _BindingsMixin
+from ._endpoint import callback_server, server_ssl_context
 from ._mtypes import mtype_subtypes
 from .constants import SAMP_STATUS_ERROR, SAMP_STATUS_OK, SAMP_STATUS_WARNING
 from .errors import SAMPClientError, SAMPWarning  # noqa: F401 - SAMPWarning: upstream name
 from .hub import SAMPHubServer  # noqa: F401 - a name of the original module
-from .standard_profile import ThreadingXMLRPCServer
+from .standard_profile import ThreadingXMLRPCServer  # noqa: F401 - upstream name
 from .utils import _binding_arity, get_num_args, internet_on  # noqa: F401 - upstream name
 
 __all__ = ["SAMPClient"]
@@ -21,27 +22,9 @@ log = logging.getLogger("samp_compat.client")
 
 _LOCALHOST = "127.0.0.1"
 _NOTIFICATION_ARGS = 5
-#: Worker threads of the callback server (bindings run on them).
-_CALLBACK_WORKERS = 8
 
 
-def _server_ssl_context(key_file: Optional[str], cert_file: Optional[str], cert_reqs: int,
-                        ca_certs: Optional[str], ssl_version: Optional[int]) -> ssl.SSLContext:
-    """Build the TLS context of an HTTPS callback server."""
-    if cert_file is None:
-        raise SAMPClientError("https=True needs cert_file (and key_file unless it is in cert_file)")
-    protocol = ssl.PROTOCOL_TLS_SERVER if ssl_version is None else ssl_version
-    context = ssl.SSLContext(protocol)
-    context.load_cert_chain(cert_file, key_file)
-    context.verify_mode = ssl.VerifyMode(cert_reqs)
-    if ca_certs is not None:
-        context.load_verify_locations(ca_certs)
-    elif cert_reqs != ssl.CERT_NONE:
-        raise SAMPClientError("cert_reqs other than ssl.CERT_NONE needs ca_certs")
-    return context
-
-
-class SAMPClient(_BindingsMixin):
+class SAMPClient:
     """A SAMP client able to receive calls and notifications (the callable endpoint).
 
     Bound functions run on the worker threads of the client's XML-RPC server,
@@ -133,43 +116,23 @@ class SAMPClient(_BindingsMixin):
         self._stop_serving = threading.Event()
         self._stop_timeout: Optional[float] = None
         if self._callable:
-            context = (_server_ssl_context(key_file, cert_file, cert_reqs, ca_certs, ssl_version)
+            context = (server_ssl_context(key_file, cert_file, cert_reqs, ca_certs, ssl_version)
                        if https else None)
             self._make_server(context)
             self._thread = threading.Thread(target=self._serve_forever, name="SAMPClient",
                                             daemon=True)
 
     def _make_server(self, context: Optional[ssl.SSLContext]) -> None:
-        host = self._addr or self._host_name
-        self.client = ThreadingXMLRPCServer((host, self._port), ssl_context=context,
-                                            pool_size=_CALLBACK_WORKERS, name="SAMPClient",
-                                            allow_none=True)
-        self.client.register_introspection_functions()
-        self.client.register_function(self._receive_notification_entry,
-                                      "samp.client.receiveNotification")
-        self.client.register_function(self._receive_call_entry, "samp.client.receiveCall")
-        self.client.register_function(self._receive_response_entry,
-                                      "samp.client.receiveResponse")
+        # The methods are looked up at call time, so a subclass's receive_* is served.
+        self.client, self._xmlrpcAddr = callback_server(
+            self._addr or self._host_name, self._port, context, {
+                "samp.client.receiveNotification":
+                    lambda *args: self.receive_notification(*args),
+                "samp.client.receiveCall": lambda *args: self.receive_call(*args),
+                "samp.client.receiveResponse": lambda *args: self.receive_response(*args),
+            })
         if self._port == 0:
             self._port = self.client.server_address[1]
-        scheme = "https" if context is not None else "http"
-        if ":" in host and not host.startswith("["):
-            host = "[%s]" % host
-        self._xmlrpcAddr = "%s://%s:%d" % (scheme, host, self._port)
-
-    # Entry points resolve the public methods at call time, so a subclass
-    # overriding receive_* is honoured.
-    def _receive_notification_entry(self, private_key: str, sender_id: str,
-                                    message: Dict[str, Any]) -> str:
-        return self.receive_notification(private_key, sender_id, message)
-
-    def _receive_call_entry(self, private_key: str, sender_id: str, msg_id: str,
-                            message: Dict[str, Any]) -> str:
-        return self.receive_call(private_key, sender_id, msg_id, message)
-
-    def _receive_response_entry(self, private_key: str, responder_id: str, msg_tag: str,
-                                response: Dict[str, Any]) -> str:
-        return self.receive_response(private_key, responder_id, msg_tag, response)
 
     # -- life cycle ------------------------------------------------------------
     def start(self) -> None:
@@ -409,6 +372,207 @@ class SAMPClient(_BindingsMixin):
             An empty string.
         """
         return self._handle_response(private_key, responder_id, msg_tag, response)
+
+    # -- bindings ------------------------------------------------------------
+    def _check_callable(self) -> None:
+        if not self._callable:
+            raise SAMPClientError("Client not callable.")
+
+    def bind_receive_message(self, mtype: str, function: Callable[..., Any], declare: bool = True,
+                             metadata: Optional[Dict[str, Any]] = None) -> None:
+        """Bind an MType, for both calls and notifications, to a function.
+
+        The function is called as ``function(private_key, sender_id, msg_id,
+        mtype, params, extra)``; ``msg_id`` is ``None`` for a notification.
+
+        Parameters
+        ----------
+        mtype : str
+            MType (or wildcard pattern) to catch.
+        function : callable
+            Function called when ``mtype`` is received.
+        declare : bool, optional
+            Declare the new subscriptions to the hub at once.
+        metadata : dict, optional
+            Annotation map of the subscription.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable, or ``declare`` is set and it is not registered.
+        """
+        self.bind_receive_call(mtype, function, declare=declare, metadata=metadata)
+        self.bind_receive_notification(mtype, function, declare=declare, metadata=metadata)
+
+    def bind_receive_notification(self, mtype: str, function: Callable[..., Any],
+                                  declare: bool = True,
+                                  metadata: Optional[Dict[str, Any]] = None) -> None:
+        """Bind an MType notification to a function.
+
+        The function is called as ``function(private_key, sender_id, mtype,
+        params, extra)`` (or with a ``None`` msg_id as third argument if it
+        takes six arguments); ``extra`` holds the other message map entries.
+
+        Parameters
+        ----------
+        mtype : str
+            MType (or wildcard pattern) to catch.
+        function : callable
+            Function called when ``mtype`` is received.
+        declare : bool, optional
+            Declare the new subscriptions to the hub at once.
+        metadata : dict, optional
+            Annotation map of the subscription.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable, or ``declare`` is set and it is not registered.
+        """
+        self._check_callable()
+        self._notification_bindings[mtype] = [function, metadata or {}]
+        if declare:
+            self._declare_subscriptions()
+
+    def bind_receive_call(self, mtype: str, function: Callable[..., Any], declare: bool = True,
+                          metadata: Optional[Dict[str, Any]] = None) -> None:
+        """Bind an MType call to a function.
+
+        The function is called as ``function(private_key, sender_id, msg_id,
+        mtype, params, extra)`` and answers with ``hub.reply(private_key,
+        msg_id, response)``.
+
+        Parameters
+        ----------
+        mtype : str
+            MType (or wildcard pattern) to catch.
+        function : callable
+            Function called when ``mtype`` is received.
+        declare : bool, optional
+            Declare the new subscriptions to the hub at once.
+        metadata : dict, optional
+            Annotation map of the subscription.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable, or ``declare`` is set and it is not registered.
+        """
+        self._check_callable()
+        self._call_bindings[mtype] = [function, metadata or {}]
+        if declare:
+            self._declare_subscriptions()
+
+    def bind_receive_response(self, msg_tag: str, function: Callable[..., Any]) -> None:
+        """Bind the response to a message tag to a function.
+
+        The function is called as ``function(private_key, responder_id,
+        msg_tag, response)``.
+
+        Parameters
+        ----------
+        msg_tag : str
+            Message tag to catch.
+        function : callable
+            Function called when a response with ``msg_tag`` arrives.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable.
+        """
+        self._check_callable()
+        self._response_bindings[msg_tag] = function
+
+    def unbind_receive_notification(self, mtype: str, declare: bool = True) -> None:
+        """Remove a notification binding (and unsubscribe if ``declare``).
+
+        Parameters
+        ----------
+        mtype : str
+            MType to remove.
+        declare : bool
+            Declare the new subscriptions to the hub at once.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable.
+        KeyError
+            ``mtype`` was not bound.
+        """
+        self._check_callable()
+        del self._notification_bindings[mtype]
+        if declare:
+            self._declare_subscriptions()
+
+    def unbind_receive_call(self, mtype: str, declare: bool = True) -> None:
+        """Remove a call binding (and unsubscribe if ``declare``).
+
+        Parameters
+        ----------
+        mtype : str
+            MType to remove.
+        declare : bool
+            Declare the new subscriptions to the hub at once.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable.
+        KeyError
+            ``mtype`` was not bound.
+        """
+        self._check_callable()
+        del self._call_bindings[mtype]
+        if declare:
+            self._declare_subscriptions()
+
+    def unbind_receive_response(self, msg_tag: str) -> None:
+        """Remove a response binding.
+
+        Parameters
+        ----------
+        msg_tag : str
+            Message tag to remove.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable.
+        KeyError
+            ``msg_tag`` was not bound.
+        """
+        self._check_callable()
+        del self._response_bindings[msg_tag]
+
+    def declare_subscriptions(self, subscriptions: Optional[Dict[str, Any]] = None) -> None:
+        """Declare to the hub the MTypes bound so far, plus ``subscriptions``.
+
+        Parameters
+        ----------
+        subscriptions : dict, optional
+            Extra ``{mtype: annotation-map}`` entries.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable or not registered.
+        """
+        self._check_callable()
+        self._declare_subscriptions(subscriptions)
+
+    def _declare_subscriptions(self, subscriptions: Optional[Dict[str, Any]] = None) -> None:
+        if not (self.hub.is_connected and self._private_key is not None):
+            raise SAMPClientError("Unable to declare subscriptions. Hub unreachable or not "
+                                  "connected or client not registered.")
+        mtypes: Dict[str, Any] = {}
+        for bindings in (self._notification_bindings, self._call_bindings):
+            for mtype, (_, annotation) in list(bindings.items()):
+                mtypes[mtype] = copy.deepcopy(annotation)
+        if subscriptions:
+            mtypes.update(copy.deepcopy(subscriptions))
+        self.hub.declare_subscriptions(self._private_key, mtypes)
 
     # -- registration ----------------------------------------------------------
     def register(self) -> None:
