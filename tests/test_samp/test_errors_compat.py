@@ -116,6 +116,9 @@ def _package_names(module, package):
 
 @pytest.mark.parametrize("package", ["astropy.samp", "pyvo.samp"])
 def test_submodules_have_every_name_of_the_upstream_submodules(package):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pytest.importorskip(package, reason="%s is not installed" % package)
     missing = []
     for sub in _SUBMODULES:
         with warnings.catch_warnings():
