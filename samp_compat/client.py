@@ -34,7 +34,7 @@ class SAMPClient:
     the same meaning: ``client`` (the callback server, or None), ``hub``,
     ``_thread`` (made in ``__init__`` around ``_serve_forever`` for a
     callable client; :meth:`start` starts it through ``_run_client``, and
-    :meth:`stop` joins it), ``_is_running``, ``_is_registered``,
+    :meth:`stop` joins it, then closes ``client``), ``_is_running``, ``_is_registered``,
     ``_callable``, ``_metadata``, ``_public_id``, ``_private_key``,
     ``_hub_id``, ``_xmlrpcAddr``, ``_notification_bindings``,
     ``_call_bindings``, ``_response_bindings``, ``_ping``,
@@ -113,8 +113,6 @@ class SAMPClient:
             except OSError:
                 self._host_name = _LOCALHOST
         self.hub = hub
-        self._stop_serving = threading.Event()
-        self._stop_timeout: Optional[float] = None
         if self._callable:
             context = (server_ssl_context(key_file, cert_file, cert_reqs, ca_certs, ssl_version)
                        if https else None)
@@ -164,10 +162,11 @@ class SAMPClient:
             raise SAMPClientError("Client already started once; create a new client") from None
 
     def _serve_forever(self) -> None:
-        """Serve the callback endpoint until :meth:`stop`, then close it (runs on ``_thread``)."""
+        """Start serving the callback endpoint on its own threads (runs on ``_thread``).
+
+        The endpoint serves until :meth:`stop` closes it.
+        """
         self.client.start()
-        self._stop_serving.wait()
-        self.client.stop(self._stop_timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the client and close its endpoint.
@@ -183,16 +182,11 @@ class SAMPClient:
             The threads did not end within ``timeout``.
         """
         self._is_running = False
-        self._stop_timeout = timeout
-        stop_serving = getattr(self, "_stop_serving", None)  # a subclass may not make it
-        if stop_serving is not None:
-            stop_serving.set()
         thread = getattr(self, "_thread", None) if self._callable else None
         if thread is not None and thread.is_alive():
             thread.join(timeout)
         stopped = thread is None or not thread.is_alive()
         if stopped and self._callable and self.client is not None:
-            # Closes an endpoint that was never served; else a no-op.
             stopped = self.client.stop(timeout)
         if not stopped:
             raise SAMPClientError(

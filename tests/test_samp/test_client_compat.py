@@ -399,16 +399,18 @@ def test_start_runs_the_thread_a_subclass_made_around_its_serve_forever():
     assert client.rounds > 0
 
 
-def test_start_runs_the_endpoint_on_the_thread_made_in_init():
+def test_start_serves_the_endpoint_through_the_thread_made_in_init():
     client = SAMPClient(SAMPHubProxy())
-    assert not client._thread.is_alive()
+    assert client._thread.ident is None
     client.start()
     try:
-        assert client._thread.is_alive()
+        assert client._thread.ident is not None
         assert _post(client._xmlrpcAddr, xmlrpc.client.dumps((), "system.listMethods"))[0] == 200
     finally:
         client.stop()
     assert not client._thread.is_alive()
+    with pytest.raises(OSError):
+        _post(client._xmlrpcAddr, xmlrpc.client.dumps((), "system.listMethods"), timeout=2)
 
 
 def test_a_stopped_client_cannot_start_again():
