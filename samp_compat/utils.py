@@ -6,7 +6,6 @@ puts a socket timeout on every request.
 """
 import inspect
 import logging
-import queue
 import threading
 import traceback
 import urllib.request
@@ -185,12 +184,10 @@ class ServerProxyPool:
     """
 
     def __init__(self, size: int, proxy_class: type, *args: Any, **keywords: Any) -> None:
-        self._proxies: "queue.LifoQueue[Any]" = queue.LifoQueue(size)
+        self._idle: List[Any] = [proxy_class(*args, **keywords) for _ in range(size)]
         self._busy: List[Any] = []
-        self._busy_lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
         self._aborted = False
-        for _ in range(size):
-            self._proxies.put(proxy_class(*args, **keywords))
 
     def __getattr__(self, name: str) -> _ServerProxyPoolMethod:
         if name.startswith("_"):
@@ -199,11 +196,12 @@ class ServerProxyPool:
 
     def _call(self, name: str, args: tuple, timeout: Any = "default") -> Any:
         """Call remote method ``name``; faults become :class:`SAMPProxyError`."""
-        proxy = self._proxies.get()
-        with self._busy_lock:
+        with self._cond:
+            while not self._idle and not self._aborted:
+                self._cond.wait()
             if self._aborted:
-                self._proxies.put(proxy)
                 raise ConnectionAbortedError("proxy pool aborted")
+            proxy = self._idle.pop()
             self._busy.append(proxy)
         try:
             if timeout != "default":
@@ -222,31 +220,30 @@ class ServerProxyPool:
                 if timeout != "default":
                     _set_timeout(proxy, DEFAULT_TIMEOUT)
         finally:
-            with self._busy_lock:
+            with self._cond:
                 self._busy.remove(proxy)
-            self._proxies.put(proxy)
+                self._idle.append(proxy)
+                self._cond.notify()
 
     def _abort(self) -> None:
         """Break the calls in progress from any thread; they raise ``ConnectionAbortedError``.
 
-        Only for a pool that is being given up: its proxies refuse every later call.
+        Only for a pool that is being given up: it refuses every later call.
         """
-        with self._busy_lock:
+        with self._cond:
             self._aborted = True
             busy = list(self._busy)
+            self._cond.notify_all()
         for proxy in busy:
             transport = proxy("transport")
             if hasattr(transport, "abort"):
                 transport.abort()
 
     def shutdown(self) -> None:
-        """Close every idle connection of the pool."""
-        while True:
-            try:
-                proxy = self._proxies.get_nowait()
-            except queue.Empty:
-                break
-            proxy("close")()
+        """Close the connections of the idle proxies (a later call opens a fresh one)."""
+        with self._cond:
+            for proxy in self._idle:
+                proxy("close")()
 
 
 def _reply_status(result: Any) -> Dict[str, Any]:
