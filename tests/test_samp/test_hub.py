@@ -158,8 +158,8 @@ def test_starting_twice_raises(hub):
         hub.start()
 
 
-def test_second_hub_on_a_live_lockfile_warns_and_runs_without_lockfile(make_hub, private_env,
-                                                                        caplog):
+def test_second_hub_on_a_live_lockfile_warns_and_runs_without_lockfile(
+        make_hub, private_env, caplog):
     caplog.set_level("INFO", logger="samp_compat.hub")
     path = str(private_env / "shared")
     first = make_hub(lockfile=path)
