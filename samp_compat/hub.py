@@ -67,7 +67,15 @@ class SAMPHubServer:
     web_port : int, optional
         Web Profile port (default 21012); 0 picks a free port (see ``_web_port``).
     pool_size : int, optional
-        Most threads serving requests, and most threads delivering messages.
+        Most threads serving the requests of each profile's endpoint.
+
+    Notes
+    -----
+    Deliveries to clients run on threads of their own for each client (at most
+    four per client), so a client that does not answer delays no other. A
+    subclass may rely on ``_web_port`` (the Web Profile's port once started),
+    ``_lockfile`` (the lockfile written, or None), ``_is_running`` and
+    ``_url`` (the Standard Profile's URL), as in astropy.
     """
 
     def __init__(self, secret: Optional[str] = None, addr: Optional[str] = None, port: int = 0,
@@ -132,7 +140,6 @@ class SAMPHubServer:
             "hub.label": self._label or "Hub %s" % self.id,
         }
 
-    # -- life cycle ----------------------------------------------------------------
     @staticmethod
     def get_mtype_subtypes(mtype: str) -> List[str]:
         """Return the MType itself and every wildcard pattern that matches it.
@@ -149,6 +156,7 @@ class SAMPHubServer:
         """
         return mtype_subtypes(mtype)
 
+    # -- life cycle ----------------------------------------------------------------
     def _new_router(self) -> MessageRouter:
         self._deliverer = Deliverer(self._drop_dead_client, self._delivery_failed,
                                     self._stopping, lambda: conf.n_retries)
