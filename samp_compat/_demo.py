@@ -5,6 +5,7 @@ import tempfile
 import threading
 from typing import Any, Dict
 
+from .helpers import send_table_to
 from .hub import SAMPHubServer
 from .integrated_client import SAMPIntegratedClient
 
@@ -69,7 +70,6 @@ def demo() -> int:
         print("clients seen by the sender: %s" % sender.get_registered_clients())
         table = _astropy_table()
         if table is not None:
-            from .helpers import send_table_to
             print("sender: send_table_to(conn, <astropy Table, %d rows>, "
                   "client_name='demo-receiver')" % len(table))
             send_table_to(sender, table, client_name="demo-receiver", name="stars")

@@ -1,10 +1,20 @@
-"""HTTP/1.1 request framing for the XML-RPC server (no sockets, no threads)."""
+"""HTTP/1.1 heads in both directions: one parser for requests, one for responses.
+
+Pure functions and an incremental request parser: no sockets, no threads. The
+XML-RPC server parses requests with :class:`RequestParser` (built on
+:func:`parse_request_head`); the client transport parses responses with
+:func:`parse_response_head` and :func:`parse_chunk_size`.
+"""
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-#: Largest request line plus headers, in bytes.
+#: Largest request or status line plus headers, in bytes.
 MAX_HEADER_BYTES = 64 * 1024
-#: Most header lines in one request.
+#: Most header lines in one head.
 MAX_HEADER_COUNT = 100
+#: Longest chunk-size line of a chunked body, in bytes.
+MAX_CHUNK_LINE = 1024
+_HTTP_VERSIONS = ("HTTP/1.0", "HTTP/1.1")
+_STATUS_DIGITS = 3
 
 _REASONS = {
     100: "Continue", 200: "OK", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
@@ -43,6 +53,27 @@ class HTTPError(Exception):
     def __init__(self, status: int, text: str) -> None:
         super().__init__(text)
         self.status = status
+
+
+class BadResponse(ValueError):
+    """A response head (or chunk-size line) that is not valid HTTP/1.x."""
+
+
+class ResponseHead(NamedTuple):
+    """A parsed status line and headers."""
+
+    version: str
+    status: int
+    reason: str
+    headers: Headers
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the server keeps the connection open after this response."""
+        conn = self.headers.get("connection", "").lower()
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in conn
+        return "close" not in conn
 
 
 class Request(NamedTuple):
@@ -123,8 +154,7 @@ class RequestParser:
                 return None
             if end > MAX_HEADER_BYTES:
                 raise HTTPError(431, "request header too large")
-            head = bytes(self._buf[:end]).decode("latin-1")
-            method, path, version, headers = _parse_head(head)
+            method, path, version, headers = parse_request_head(bytes(self._buf[:end]))
             length = _content_length(headers, self._max_body)
             self._pending = (method, path, version, headers, end + 4, length)
             self.wants_continue = headers.get("expect", "").lower() == "100-continue"
@@ -138,23 +168,107 @@ class RequestParser:
         return Request(method, path, version, headers, body)
 
 
-def _parse_head(head: str) -> Tuple[str, str, str, Headers]:
-    lines = head.split("\r\n")
+def _parse_headers(lines: List[str], error: Any, strict: bool) -> Headers:
+    """Headers of ``lines``; ``strict`` also refuses whitespace around a name (requests)."""
+    headers = Headers()
+    for line in lines:
+        name, sep, value = line.partition(":")
+        stripped = name.strip()
+        if not sep or not stripped or line[:1] in (" ", "\t") or (strict and name != stripped):
+            raise error("bad header line")
+        headers[stripped] = value.strip()
+    return headers
+
+
+def parse_request_head(head: bytes) -> Tuple[str, str, str, Headers]:
+    """Parse a request line and its headers (without the blank line that ends them).
+
+    Parameters
+    ----------
+    head : bytes
+        At most :data:`MAX_HEADER_BYTES` bytes.
+
+    Returns
+    -------
+    method, path, version, headers : tuple
+        The method upper-cased, the request target, ``HTTP/1.0`` or ``HTTP/1.1``,
+        and the headers (names case-insensitive).
+
+    Raises
+    ------
+    HTTPError
+        400 for a malformed head, 505 for another HTTP version, 431 for a head
+        that is too large or has too many headers.
+    """
+    if len(head) > MAX_HEADER_BYTES:
+        raise HTTPError(431, "request header too large")
+    lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[0].isalpha() or not parts[1]:
+    if len(parts) != 3 or not parts[0].isascii() or not parts[0].isalpha() or not parts[1]:
         raise HTTPError(400, "bad request line")
     method, path, version = parts
-    if version not in ("HTTP/1.0", "HTTP/1.1"):
+    if version not in _HTTP_VERSIONS:
         raise HTTPError(505, "unsupported HTTP version")
     if len(lines) - 1 > MAX_HEADER_COUNT:
         raise HTTPError(431, "too many request headers")
-    headers = Headers()
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip() or line[:1] in (" ", "\t"):
-            raise HTTPError(400, "bad header line")
-        headers[name] = value.strip()
+    headers = _parse_headers(lines[1:], lambda text: HTTPError(400, text), strict=True)
     return method.upper(), path, version, headers
+
+
+def parse_response_head(head: bytes) -> ResponseHead:
+    """Parse a status line and its headers (without the blank line that ends them).
+
+    Parameters
+    ----------
+    head : bytes
+        At most :data:`MAX_HEADER_BYTES` bytes.
+
+    Returns
+    -------
+    ResponseHead
+
+    Raises
+    ------
+    BadResponse
+        The head is too large or has too many headers, the status line is not
+        ``HTTP/1.x NNN reason``, or a header line is malformed.
+    """
+    if len(head) > MAX_HEADER_BYTES:
+        raise BadResponse("HTTP response header too large")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if (len(parts) < 2 or parts[0] not in _HTTP_VERSIONS or len(parts[1]) != _STATUS_DIGITS
+            or not parts[1].isascii() or not parts[1].isdigit()):
+        raise BadResponse("bad HTTP status line")
+    if len(lines) - 1 > MAX_HEADER_COUNT:
+        raise BadResponse("too many response headers")
+    headers = _parse_headers(lines[1:], BadResponse, strict=False)
+    return ResponseHead(parts[0], int(parts[1]), parts[2] if len(parts) > 2 else "", headers)
+
+
+def parse_chunk_size(line: bytes) -> int:
+    """Return the size given by the size line of a chunk (extensions ignored).
+
+    Parameters
+    ----------
+    line : bytes
+        The line without its CRLF.
+
+    Returns
+    -------
+    size : int
+
+    Raises
+    ------
+    BadResponse
+        The line is too long or is not a hexadecimal size.
+    """
+    if len(line) > MAX_CHUNK_LINE:
+        raise BadResponse("chunk-size line too long")
+    text = line.split(b";", 1)[0].strip()
+    if not text or not all(c in b"0123456789abcdefABCDEF" for c in text):
+        raise BadResponse("bad chunk size")
+    return int(text, 16)
 
 
 def _content_length(headers: Dict[str, str], max_body: int) -> int:

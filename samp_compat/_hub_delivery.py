@@ -1,10 +1,15 @@
-"""Delivery of hub callbacks to clients through a bounded worker pool.
+"""Delivery of the hub's callbacks (``samp.client.*``) to registered clients.
 
-Each client has an outbox; at most :data:`PER_CLIENT_CONCURRENCY` deliveries
-to one client run at a time, so a slow or hanging client holds only that many
-workers, and every outgoing XML-RPC call has a socket timeout. Calls go through
-the lean kept-alive transport of :mod:`samp_compat._transport`; a delivery in
-progress is interrupted when its client leaves or the hub stops.
+Every recipient has its own outbox and its own delivery threads (at most
+:data:`PER_CLIENT_CONCURRENCY`, started when work arrives and ended after
+:data:`LANE_IDLE` seconds without work), so a delivery to one recipient never
+waits for another recipient. Each outgoing call has a socket timeout of
+:data:`DELIVERY_TIMEOUT` seconds and goes through the recipient's pool of
+kept-alive connections. A recipient whose deliveries time out
+:data:`UNRESPONSIVE_AFTER` times in a row is *unresponsive*: it keeps one
+delivery in flight, and every other delivery to it fails at once, until a
+delivery succeeds again. A delivery in progress is interrupted when its
+recipient leaves or the hub stops.
 """
 import collections
 import http.client
@@ -13,32 +18,40 @@ import socket
 import threading
 import time
 import xmlrpc.client
-from typing import Any, Callable, Deque, List, Optional, Tuple
+from typing import Any, Callable, Deque, Optional, Set, Tuple
 
-from ._workers import WorkerPool
-from ._transport import LeanSafeTransport, LeanTransport
+from protocompat.netutil import ExcepthookThread
+
+from .utils import SAMPXXEServerProxy, ServerProxyPool
 
 log = logging.getLogger("samp_compat.hub")
 
 #: Seconds allowed for one callback to a client (connect and response).
 DELIVERY_TIMEOUT = 10.0
-#: Most deliveries running at once towards a single client (at most pool_size // 4).
+#: Most deliveries running at once towards a single client.
 PER_CLIENT_CONCURRENCY = 4
-#: Most deliveries waiting for a single client; more are dropped with a warning.
+#: Most deliveries waiting for a single client; more fail at once.
 MAX_OUTBOX = 10000
 #: Pause between retries of a delivery that failed with a fault.
 RETRY_PAUSE = 0.01
+#: Timed-out deliveries in a row after which a client counts as unresponsive.
+UNRESPONSIVE_AFTER = 2
+#: Seconds a delivery thread waits for more work before it ends.
+LANE_IDLE = 1.0
 
 Done = Optional[Callable[[], None]]
+_Item = Tuple[str, tuple, Done]
 
 
-class ClientEndpoint:
-    """The delivery state of one registered client.
+class Recipient:
+    """Where and how the hub delivers callbacks to one registered client.
 
     Parameters
     ----------
     public_id : str
+        The client's public id (for log messages).
     private_key : str
+        The client's private key, the first argument of every callback.
     """
 
     def __init__(self, public_id: str, private_key: str) -> None:
@@ -49,203 +62,270 @@ class ClientEndpoint:
         self.local: Optional[Callable[[str, tuple], Any]] = None
         #: For a Web Profile client: ``web_push(method, args)`` queues a callback.
         self.web_push: Optional[Callable[[str, tuple], bool]] = None
-        self.outbox: Deque[Tuple[str, tuple, Done]] = collections.deque()
-        self.in_flight = 0
         self.closed = False
-        self._proxies: List[xmlrpc.client.ServerProxy] = []
-        self._busy: List[xmlrpc.client.ServerProxy] = []
+        self._outbox: Deque[_Item] = collections.deque()
         self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._lanes = 0          # delivery threads serving this recipient
+        self._idle_lanes = 0     # of which waiting for work
+        self._in_flight = 0      # deliveries under way
+        self._timeouts = 0       # timed-out deliveries in a row
+        self._pool: Optional[ServerProxyPool] = None
+
+    @property
+    def unresponsive(self) -> bool:
+        """Whether the last :data:`UNRESPONSIVE_AFTER` deliveries all timed out."""
+        return self._timeouts >= UNRESPONSIVE_AFTER
 
     def set_url(self, url: str) -> None:
-        """Use ``url`` for the callbacks from now on."""
+        """Deliver to ``url`` from now on (connections to the old address are closed)."""
         with self._lock:
             self.url = url
-            old, self._proxies = self._proxies, []
-        for proxy in old:
-            proxy("close")()
+            old, self._pool = self._pool, None
+        if old is not None:
+            old.shutdown()
 
-    def _take_proxy(self) -> Optional[xmlrpc.client.ServerProxy]:
+    def _connections(self) -> Optional[ServerProxyPool]:
         with self._lock:
-            if self.closed:
+            if self.closed or not self.url:
                 return None
-            if self._proxies:
-                proxy = self._proxies.pop()
-                self._busy.append(proxy)
-                return proxy
-            url = self.url
-            if not url:
-                return None
-            transport_class = LeanSafeTransport if url.startswith("https:") else LeanTransport
-            proxy = xmlrpc.client.ServerProxy(
-                url, transport=transport_class(timeout=DELIVERY_TIMEOUT), allow_none=True)
-            self._busy.append(proxy)
-            return proxy
+            if self._pool is None:
+                self._pool = ServerProxyPool(PER_CLIENT_CONCURRENCY, SAMPXXEServerProxy,
+                                             self.url, allow_none=True,
+                                             timeout=DELIVERY_TIMEOUT)
+            return self._pool
 
-    def _give_proxy(self, proxy: xmlrpc.client.ServerProxy) -> None:
-        with self._lock:
-            if proxy in self._busy:
-                self._busy.remove(proxy)
-            if not self.closed and len(self._proxies) < PER_CLIENT_CONCURRENCY:
-                self._proxies.append(proxy)
-                return
-        proxy("close")()
+    def close(self) -> int:
+        """Drop pending deliveries, interrupt those under way, close the connections.
 
-    def _discard_proxy(self, proxy: xmlrpc.client.ServerProxy) -> None:
-        with self._lock:
-            if proxy in self._busy:
-                self._busy.remove(proxy)
-        proxy("close")()
-
-    def close(self) -> None:
-        """Drop pending deliveries and close the connections to the client."""
+        Returns
+        -------
+        dropped : int
+            How many queued deliveries were dropped.
+        """
         with self._lock:
             self.closed = True
-            old, self._proxies = self._proxies, []
-            busy = list(self._busy)
-            self.outbox.clear()
-        for proxy in old:
-            proxy("close")()
-        for proxy in busy:
-            _interrupt(proxy)
-
-
-def _interrupt(proxy: xmlrpc.client.ServerProxy) -> None:
-    """Wake a thread blocked on ``proxy``'s socket; the thread closes the proxy."""
-    proxy("transport").abort()
+            dropped = len(self._outbox)
+            self._outbox.clear()
+            pool, self._pool = self._pool, None
+            self._work.notify_all()
+        if pool is not None:
+            pool._abort()
+            pool.shutdown()
+        return dropped
 
 
 class Deliverer:
-    """Runs deliveries on at most ``pool_size`` threads.
+    """Delivers callbacks, each recipient on its own threads.
 
     Parameters
     ----------
-    pool_size : int
     on_dead : callable
-        ``on_dead(endpoint)`` when a client's callback address refuses connections
-        or closes a fresh connection without answering.
+        ``on_dead(recipient)`` when a client's callback address refuses
+        connections or closes a fresh connection without answering.
+    on_failed : callable
+        ``on_failed(recipient, method, args, reason)`` when a delivery is
+        given up (timed out, failed, or refused because the recipient is
+        unresponsive); the hub answers failed calls with an error response.
     stopping : threading.Event
         Set when the hub stops; retries end early.
     n_retries : callable
         Returns how many attempts a delivery failing with a fault gets.
     """
 
-    def __init__(self, pool_size: int, on_dead: Callable[[ClientEndpoint], None],
+    def __init__(self, on_dead: Callable[[Recipient], None],
+                 on_failed: Callable[[Recipient, str, tuple, str], None],
                  stopping: threading.Event, n_retries: Callable[[], int]) -> None:
-        self._pool = WorkerPool(pool_size, "SAMPHubDelivery")
-        # A hanging client never holds more than a quarter of the workers.
-        self._per_client = max(1, min(PER_CLIENT_CONCURRENCY, int(pool_size) // 4))
         self._on_dead = on_dead
+        self._on_failed = on_failed
         self._stopping = stopping
         self._n_retries = n_retries
         self._cond = threading.Condition()
         self._outstanding = 0
+        self._threads: Set[threading.Thread] = set()
+        self._closed = False
 
-    def send(self, endpoint: ClientEndpoint, method: str, args: tuple, done: Done = None) -> bool:
-        """Queue ``samp.client.<method>(private_key, *args)`` for ``endpoint``.
+    def send(self, recipient: Recipient, method: str, args: tuple, done: Done = None) -> bool:
+        """Deliver ``samp.client.<method>(private_key, *args)`` to ``recipient``.
+
+        ``done()`` is called once the delivery is over, whatever its outcome.
 
         Returns
         -------
-        queued : bool
-            False if the client is gone or its outbox is full.
+        accepted : bool
+            False if the recipient is gone or the hub is stopping (``done``
+            is then never called).
         """
-        with endpoint._lock:
-            if endpoint.closed:
+        refused = ""
+        start_lane = False
+        with recipient._lock:
+            if recipient.closed or self._closed:
                 return False
-            if len(endpoint.outbox) >= MAX_OUTBOX:
-                log.warning("outbox of %s is full; %s dropped", endpoint.public_id, method)
-                return False
-            endpoint.outbox.append((method, args, done))
-            start = endpoint.in_flight < self._per_client
-            if start:
-                endpoint.in_flight += 1
-        if start:
-            with self._cond:
-                self._outstanding += 1
-            self._pool.submit(self._run, endpoint)
+            busy = len(recipient._outbox) + recipient._in_flight
+            if len(recipient._outbox) >= MAX_OUTBOX:
+                refused = "too many deliveries waiting"
+            elif recipient.unresponsive and busy > 0:
+                refused = "client is not responding"
+            else:
+                recipient._outbox.append((method, args, done))
+                limit = 1 if recipient.unresponsive else PER_CLIENT_CONCURRENCY
+                if recipient._idle_lanes:
+                    recipient._work.notify()
+                elif recipient._lanes < limit:
+                    recipient._lanes += 1
+                    start_lane = True
+        if refused:
+            log.warning("%s to %s not delivered: %s", method, recipient.public_id, refused)
+            self._finish(recipient, method, args, done, refused)
+            return True
+        with self._cond:
+            self._outstanding += 1
+        if start_lane:
+            self._start_lane(recipient)
         return True
 
-    def _run(self, endpoint: ClientEndpoint) -> None:
+    def _start_lane(self, recipient: Recipient) -> None:
+        thread = ExcepthookThread(None, target=self._lane, args=(recipient,), daemon=True,
+                                  name="SAMPHubDelivery-%s" % recipient.public_id)
+        with self._cond:
+            self._threads.add(thread)
+        thread.start()
+
+    def _lane(self, recipient: Recipient) -> None:
         try:
             while True:
-                with endpoint._lock:
-                    if not endpoint.outbox:
-                        endpoint.in_flight -= 1
-                        return
-                    method, args, done = endpoint.outbox.popleft()
+                item = self._next_item(recipient)
+                if item is None:
+                    return
+                method, args, done = item
                 try:
-                    self._deliver(endpoint, method, args)
+                    failure = self._deliver(recipient, method, args)
                 except Exception:
-                    log.exception("delivery of %s to %s failed", method, endpoint.public_id)
-                if done is not None:
-                    try:
-                        done()
-                    except Exception:
-                        log.exception("after delivery of %s", method)
+                    log.exception("delivery of %s to %s failed", method, recipient.public_id)
+                    failure = "delivery failed"
+                with recipient._lock:
+                    recipient._in_flight -= 1
+                self._finish(recipient, method, args, done, failure)
+                with self._cond:
+                    self._outstanding -= 1
+                    self._cond.notify_all()
         finally:
             with self._cond:
-                self._outstanding -= 1
+                self._threads.discard(threading.current_thread())
                 self._cond.notify_all()
 
-    def _deliver(self, endpoint: ClientEndpoint, method: str, args: tuple) -> None:
-        if endpoint.local is not None:
+    def _next_item(self, recipient: Recipient) -> Optional[_Item]:
+        """The next delivery for a lane of ``recipient``; None when the lane ends."""
+        with recipient._lock:
+            deadline = time.monotonic() + LANE_IDLE
+            while not recipient._outbox and not recipient.closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                recipient._idle_lanes += 1
+                recipient._work.wait(left)
+                recipient._idle_lanes -= 1
+            if recipient.closed or not recipient._outbox:
+                recipient._lanes -= 1
+                return None
+            recipient._in_flight += 1
+            return recipient._outbox.popleft()
+
+    def _finish(self, recipient: Recipient, method: str, args: tuple, done: Done,
+                failure: Optional[str]) -> None:
+        if failure:
             try:
-                endpoint.local(method, args)
+                self._on_failed(recipient, method, args, failure)
+            except Exception:
+                log.exception("after the failed delivery of %s", method)
+        if done is not None:
+            try:
+                done()
+            except Exception:
+                log.exception("after delivery of %s", method)
+
+    def _deliver(self, recipient: Recipient, method: str, args: tuple) -> Optional[str]:
+        """Make one delivery; return why it failed, or None."""
+        if recipient.local is not None:
+            try:
+                recipient.local(method, args)
             except Exception:
                 log.exception("hub client failed on %s", method)
-            return
-        if endpoint.web_push is not None:
-            if not endpoint.web_push(method, args):
+            return None
+        if recipient.web_push is not None:
+            if not recipient.web_push(method, args):
                 log.info("%s to web client %s dropped (no reverse callbacks)", method,
-                         endpoint.public_id)
-            return
+                         recipient.public_id)
+            return None
         attempts = max(1, int(self._n_retries()))
         for attempt in range(attempts):
-            proxy = endpoint._take_proxy()
-            if proxy is None:
-                log.info("%s to %s dropped: no callback address", method, endpoint.public_id)
-                return
+            pool = recipient._connections()
+            if pool is None:
+                log.info("%s to %s dropped: no callback address", method, recipient.public_id)
+                return "no callback address"
             try:
-                getattr(proxy.samp.client, method)(endpoint.private_key, *args)
+                pool._call("samp.client." + method, (recipient.private_key,) + tuple(args))
             except xmlrpc.client.Fault as exc:
-                endpoint._give_proxy(proxy)
-                log.debug("%s to %s: fault %s (attempt %d)", method, endpoint.public_id,
+                log.debug("%s to %s: fault %s (attempt %d)", method, recipient.public_id,
                           exc.faultCode, attempt + 1)
                 if self._stopping.wait(RETRY_PAUSE):
-                    return
+                    return "hub stopping"
                 continue
             except ConnectionAbortedError:
                 # Interrupted because the client left or the hub stops.
-                endpoint._discard_proxy(proxy)
-                log.debug("%s to %s interrupted", method, endpoint.public_id)
-                return
+                log.debug("%s to %s interrupted", method, recipient.public_id)
+                return None
             except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
                 # The transport already retried a stale kept-alive connection
                 # once; this failure happened on a fresh connection.
-                endpoint._discard_proxy(proxy)
-                log.warning("client %s is unreachable; unregistering it", endpoint.public_id)
-                self._on_dead(endpoint)
-                return
+                log.warning("client %s is unreachable; unregistering it", recipient.public_id)
+                self._on_dead(recipient)
+                return None
             except socket.timeout:
-                endpoint._discard_proxy(proxy)
-                log.warning("%s to %s timed out after %.0f s; dropped", method,
-                            endpoint.public_id, DELIVERY_TIMEOUT)
-                return
+                with recipient._lock:
+                    recipient._timeouts += 1
+                    newly = recipient._timeouts == UNRESPONSIVE_AFTER
+                log.warning("%s to %s timed out after %g s; dropped%s", method,
+                            recipient.public_id, DELIVERY_TIMEOUT,
+                            "; the client is unresponsive" if newly else "")
+                if newly:
+                    self._fail_queued(recipient, "client is not responding")
+                return "no answer within %g s" % DELIVERY_TIMEOUT
             except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError,
                     xmlrpc.client.ResponseError) as exc:
-                endpoint._discard_proxy(proxy)
-                log.warning("%s to %s failed (%s); dropped", method, endpoint.public_id,
+                log.warning("%s to %s failed (%s); dropped", method, recipient.public_id,
                             type(exc).__name__)
-                return
+                return "delivery failed (%s)" % type(exc).__name__
             else:
-                endpoint._give_proxy(proxy)
-                return
-        log.warning("%s to %s failed after %d attempts", method, endpoint.public_id, attempts)
+                with recipient._lock:
+                    recipient._timeouts = 0
+                return None
+        log.warning("%s to %s failed after %d attempts", method, recipient.public_id, attempts)
+        return "delivery failed after %d attempts" % attempts
+
+    def _fail_queued(self, recipient: Recipient, reason: str) -> None:
+        """Give up every delivery waiting for ``recipient``."""
+        with recipient._lock:
+            items = list(recipient._outbox)
+            recipient._outbox.clear()
+        for method, args, done in items:
+            self._finish(recipient, method, args, done, reason)
+        with self._cond:
+            self._outstanding -= len(items)
+            self._cond.notify_all()
+
+    def forget(self, recipient: Recipient) -> None:
+        """Stop delivering to ``recipient`` (it left): pending deliveries are dropped."""
+        dropped = recipient.close()
+        with self._cond:
+            self._outstanding -= dropped
+            self._cond.notify_all()
 
     def drain(self, timeout: float) -> bool:
-        """Wait until no delivery is queued or running (at most ``timeout`` seconds)."""
+        """Wait until no delivery is queued or under way (at most ``timeout`` seconds)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._outstanding:
+            while self._outstanding > 0:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -253,5 +333,21 @@ class Deliverer:
         return True
 
     def shutdown(self, timeout: float) -> bool:
-        """Stop the workers (pending deliveries are dropped)."""
-        return self._pool.shutdown(timeout)
+        """Refuse new deliveries and wait for the delivery threads to end.
+
+        Recipients should be :meth:`forget`-ed first, so that no delivery hangs.
+
+        Returns
+        -------
+        stopped : bool
+            True if every delivery thread has ended within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._closed = True
+            while self._threads:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True

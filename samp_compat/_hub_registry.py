@@ -1,57 +1,14 @@
-"""Registered clients, their metadata and subscriptions, and SAMP typing helpers."""
+"""The hub's table of registered clients, their metadata and subscriptions."""
 import threading
 import time
 import uuid
 from typing import Any, Dict, List, Optional
 
-from ._hub_delivery import ClientEndpoint
+from ._hub_delivery import Recipient
+from ._mtypes import mtype_subtypes, routing_table
 from .errors import SAMPProxyError
 
 HUB_PUBLIC_ID = "cli#hub"
-
-
-def get_mtype_subtypes(mtype: str) -> List[str]:
-    """Return ``mtype`` and every wildcard pattern that matches it, most specific first.
-
-    Parameters
-    ----------
-    mtype : str
-
-    Returns
-    -------
-    types : list of str
-        For ``"samp.app.ping"``: ``['samp.app.ping', 'samp.app.*', 'samp.*', '*']``.
-    """
-    atoms = mtype.split(".")
-    result = [mtype]
-    for i in range(len(atoms) - 1, 0, -1):
-        result.append(".".join(atoms[:i]) + ".*")
-    if mtype != "*":
-        result.append("*")
-    return result
-
-
-def to_samp(value: Any) -> Any:
-    """Return ``value`` with SAMP typing: strings, lists and string-keyed maps only.
-
-    Booleans become ``"1"``/``"0"``, numbers their decimal text, ``None`` ``""``.
-    """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, dict):
-        return {str(k): to_samp(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_samp(v) for v in value]
-    if value is None:
-        return ""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    data = getattr(value, "data", None)  # xmlrpc.client.Binary
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace")
-    return str(value)
 
 
 def bad_key() -> SAMPProxyError:
@@ -59,23 +16,29 @@ def bad_key() -> SAMPProxyError:
     return SAMPProxyError(5, "Private-key expired or invalid.")
 
 
-class Client(ClientEndpoint):
-    """A registered client: identity, metadata, subscriptions and delivery state."""
+class Client:
+    """A registered client: identity, metadata, subscriptions and where its callbacks go."""
 
     def __init__(self, public_id: str, private_key: str, web: bool = False) -> None:
-        super().__init__(public_id, private_key)
+        self.public_id = public_id
+        self.private_key = private_key
         self.web = web
         self.metadata: Dict[str, Any] = {}
         self.subscriptions: Dict[str, Any] = {}
         self.routing: Dict[str, Any] = {}
         self.last_activity = time.monotonic()
+        self.recipient = Recipient(public_id, private_key)
 
-    def subscription_for(self, mtype: str) -> Optional[Dict[str, Any]]:
-        """The annotation map of the subscription matching ``mtype``, or None."""
-        for pattern in get_mtype_subtypes(mtype):
+    def subscribe(self, subscriptions: Dict[str, Any]) -> None:
+        """Replace the subscriptions with ``subscriptions`` (kept as declared)."""
+        self.subscriptions = subscriptions
+        self.routing = routing_table(subscriptions)
+
+    def subscription_for(self, mtype: str) -> Optional[Any]:
+        """The annotation of the subscription matching ``mtype`` (as declared), or None."""
+        for pattern in mtype_subtypes(mtype):
             if pattern in self.routing:
-                annotation = self.routing[pattern]
-                return annotation if isinstance(annotation, dict) else {}
+                return self.routing[pattern]
         return None
 
 
@@ -134,10 +97,3 @@ class Registry:
     def subscribed(self, mtype: str) -> List[Client]:
         """Clients subscribed to ``mtype`` (wildcards honoured)."""
         return [c for c in self.clients() if c.subscription_for(mtype) is not None]
-
-
-def routing_table(subscriptions: Dict[str, Any]) -> Dict[str, Any]:
-    """Drop keys shadowed by a wildcard key of the same map."""
-    wildcards = [k[:-1] for k in subscriptions if k.endswith("*")]
-    return {k: v for k, v in subscriptions.items()
-            if not any(k != w + "*" and k.startswith(w) for w in wildcards)}

@@ -12,10 +12,10 @@ import xmlrpc.client
 import zlib
 from typing import Any, Dict, Optional, Tuple
 
+from ._http import MAX_CHUNK_LINE, MAX_HEADER_BYTES, BadResponse, parse_chunk_size
+from ._http import parse_response_head
 from .xmlrpc import MAX_XMLRPC_BODY, SafeSafeTransport, SafeTransport, safe_xmlrpc_loads
 
-#: Largest response status line plus headers, in bytes.
-MAX_RESPONSE_HEAD = 64 * 1024
 _RECV = 64 * 1024
 _HTTP_OK = 200
 _USER_AGENT = "samp_compat (xmlrpc)"
@@ -64,7 +64,7 @@ class _Reader:
                 head = bytes(self.buf[:end])
                 del self.buf[:end + 4]
                 return head
-            if len(self.buf) > MAX_RESPONSE_HEAD:
+            if len(self.buf) > MAX_HEADER_BYTES:
                 raise xmlrpc.client.ResponseError("HTTP response header too large")
             if not self._fill():
                 raise _StaleConnection("connection closed before the response")
@@ -84,7 +84,7 @@ class _Reader:
                 data = bytes(self.buf[:end])
                 del self.buf[:end + 2]
                 return data
-            if len(self.buf) > MAX_RESPONSE_HEAD or not self._fill():
+            if len(self.buf) > MAX_CHUNK_LINE or not self._fill():
                 raise xmlrpc.client.ResponseError("bad chunked HTTP response")
 
     def until_close(self, limit: int) -> bytes:
@@ -96,28 +96,14 @@ class _Reader:
         return data
 
 
-def _parse_head(head: bytes) -> Tuple[int, str, Dict[str, str], str]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise xmlrpc.client.ResponseError("bad HTTP status line")
-    headers: Dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return int(parts[1]), parts[2] if len(parts) > 2 else "", headers, parts[0]
-
-
 def _read_body(reader: _Reader, headers: Dict[str, str], limit: int) -> Tuple[bytes, bool]:
     """Return the body and whether the connection must be closed afterwards."""
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = bytearray()
         while True:
-            size_text = reader.line().split(b";", 1)[0].strip()
             try:
-                size = int(size_text, 16)
-            except ValueError:
+                size = parse_chunk_size(reader.line())
+            except BadResponse:
                 raise xmlrpc.client.ResponseError("bad chunked HTTP response") from None
             if size == 0:
                 while reader.line():
@@ -130,7 +116,7 @@ def _read_body(reader: _Reader, headers: Dict[str, str], limit: int) -> Tuple[by
     length = headers.get("content-length")
     if length is None:
         return reader.until_close(limit), True
-    if not length.isdigit():
+    if not (length.isascii() and length.isdigit()):
         raise xmlrpc.client.ResponseError("bad Content-Length")
     if int(length) > limit:
         raise xmlrpc.client.ResponseError("XML-RPC response larger than %d bytes" % limit)
@@ -230,17 +216,21 @@ class _LeanMixin:
         sock, reader = self._sock, self._reader
         try:
             sock.sendall(head.encode("latin-1") + body)
-            status, reason, headers, version = _parse_head(reader.head())
+            try:
+                response = parse_response_head(reader.head())
+            except BadResponse as exc:
+                raise xmlrpc.client.ResponseError(str(exc)) from None
+            headers = response.headers
             data, must_close = _read_body(reader, headers, MAX_XMLRPC_BODY)
         except BaseException:
             self.close()
             raise
-        if must_close or headers.get("connection", "").lower() == "close" or \
-                (version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive"):
+        if must_close or not response.keep_alive:
             self.close()
-        if status != _HTTP_OK:
+        if response.status != _HTTP_OK:
             self.close()
-            raise xmlrpc.client.ProtocolError(host + handler, status, reason, headers)
+            raise xmlrpc.client.ProtocolError(host + handler, response.status, response.reason,
+                                              dict(headers))
         if headers.get("content-encoding", "").lower() == "gzip":
             data = _gunzip(data, MAX_XMLRPC_BODY)
         params, _ = safe_xmlrpc_loads(data, self._use_datetime, self._use_builtin_types)
@@ -303,3 +293,29 @@ class LeanSafeTransport(_LeanMixin, SafeSafeTransport):
         except BaseException:
             sock.close()
             raise
+
+
+def safe_transport(url: str, timeout: Optional[float], *, use_datetime: bool = False,
+                   use_builtin_types: bool = False, context: Any = None) -> Any:
+    """Return the transport for XML-RPC calls to ``url``: HTTPS for ``https:``, else HTTP.
+
+    Parameters
+    ----------
+    url : str
+        The server's URL.
+    timeout : float or None
+        Socket timeout in seconds (None: the global default).
+    use_datetime, use_builtin_types : bool, optional
+        As for :class:`xmlrpc.client.Transport`.
+    context : ssl.SSLContext, optional
+        TLS context of an ``https:`` URL (ignored for ``http:``).
+
+    Returns
+    -------
+    transport : LeanTransport or LeanSafeTransport
+    """
+    options = {"use_datetime": use_datetime, "use_builtin_types": use_builtin_types,
+               "timeout": timeout}
+    if urllib.parse.urlsplit(url).scheme == "https":
+        return LeanSafeTransport(context=context, **options)
+    return LeanTransport(**options)

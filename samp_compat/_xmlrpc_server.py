@@ -19,6 +19,7 @@ from protocompat.netutil import SelectorLoop
 from . import _http
 from ._connection import Connection
 from ._workers import WorkerPool
+from .xmlrpc import MAX_XMLRPC_BODY, UnsafeXMLError, safe_xmlrpc_loads
 
 __all__ = ["XMLRPCServer", "RequestInfo", "DeferredResult"]
 
@@ -158,7 +159,6 @@ class XMLRPCServer:
                  name: str = "XMLRPCServer", allow_none: bool = True,
                  idle_timeout: float = IDLE_TIMEOUT,
                  max_connections: int = MAX_CONNECTIONS) -> None:
-        from .xmlrpc import MAX_XMLRPC_BODY
         self.max_body = MAX_XMLRPC_BODY if max_body is None else int(max_body)
         self.allow_none = allow_none
         self.name = name
@@ -414,7 +414,6 @@ class XMLRPCServer:
 
     def _handle_xmlrpc(self, conn: Connection, request: _http.Request, info: RequestInfo,
                        keep_alive: bool) -> None:
-        from .xmlrpc import safe_xmlrpc_loads, UnsafeXMLError
         try:
             params, method = safe_xmlrpc_loads(request.body)
             if method is None:

@@ -1,15 +1,20 @@
 """A SAMP client: registration with a hub and a callable XML-RPC endpoint."""
+import copy
 import logging
 import os
 import socket
 import ssl
+import threading
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
+from ._endpoint import callback_server, server_ssl_context
+from ._mtypes import mtype_subtypes
 from .constants import SAMP_STATUS_ERROR, SAMP_STATUS_OK, SAMP_STATUS_WARNING
-from .errors import SAMPClientError
-from ._client_bindings import _BindingsMixin
-from .utils import _binding_arity, _mtype_subtypes, internet_on
+from .errors import SAMPClientError, SAMPWarning  # noqa: F401 - SAMPWarning: upstream name
+from .hub import SAMPHubServer  # noqa: F401 - a name of the original module
+from .standard_profile import ThreadingXMLRPCServer  # noqa: F401 - upstream name
+from .utils import _binding_arity, get_num_args, internet_on  # noqa: F401 - upstream name
 
 __all__ = ["SAMPClient"]
 
@@ -17,31 +22,25 @@ log = logging.getLogger("samp_compat.client")
 
 _LOCALHOST = "127.0.0.1"
 _NOTIFICATION_ARGS = 5
-#: Worker threads of the callback server (bindings run on them).
-_CALLBACK_WORKERS = 8
 
 
-def _server_ssl_context(key_file: Optional[str], cert_file: Optional[str], cert_reqs: int,
-                        ca_certs: Optional[str], ssl_version: Optional[int]) -> ssl.SSLContext:
-    """Build the TLS context of an HTTPS callback server."""
-    if cert_file is None:
-        raise SAMPClientError("https=True needs cert_file (and key_file unless it is in cert_file)")
-    protocol = ssl.PROTOCOL_TLS_SERVER if ssl_version is None else ssl_version
-    context = ssl.SSLContext(protocol)
-    context.load_cert_chain(cert_file, key_file)
-    context.verify_mode = ssl.VerifyMode(cert_reqs)
-    if ca_certs is not None:
-        context.load_verify_locations(ca_certs)
-    elif cert_reqs != ssl.CERT_NONE:
-        raise SAMPClientError("cert_reqs other than ssl.CERT_NONE needs ca_certs")
-    return context
-
-
-class SAMPClient(_BindingsMixin):
+class SAMPClient:
     """A SAMP client able to receive calls and notifications (the callable endpoint).
 
     Bound functions run on the worker threads of the client's XML-RPC server,
     so a slow binding does not delay the others (up to eight run at once).
+
+    A subclass may rely on the protected members of astropy's class, with
+    the same meaning: ``client`` (the callback server, or None), ``hub``,
+    ``_thread`` (made in ``__init__`` around ``_serve_forever`` for a
+    callable client; :meth:`start` starts it through ``_run_client``, and
+    :meth:`stop` joins it, then closes ``client``), ``_is_running``, ``_is_registered``,
+    ``_callable``, ``_metadata``, ``_public_id``, ``_private_key``,
+    ``_hub_id``, ``_xmlrpcAddr``, ``_notification_bindings``,
+    ``_call_bindings``, ``_response_bindings``, ``_ping``,
+    ``_client_env_get``, ``_handle_notification``, ``_handle_call``,
+    ``_handle_response``, ``_set_xmlrpc_callback`` and
+    ``_declare_subscriptions``.
 
     Parameters
     ----------
@@ -115,61 +114,59 @@ class SAMPClient(_BindingsMixin):
                 self._host_name = _LOCALHOST
         self.hub = hub
         if self._callable:
-            context = (_server_ssl_context(key_file, cert_file, cert_reqs, ca_certs, ssl_version)
+            context = (server_ssl_context(key_file, cert_file, cert_reqs, ca_certs, ssl_version)
                        if https else None)
             self._make_server(context)
+            self._thread = threading.Thread(target=self._serve_forever, name="SAMPClient",
+                                            daemon=True)
 
     def _make_server(self, context: Optional[ssl.SSLContext]) -> None:
-        from .xmlrpc import XMLRPCServer
-
-        host = self._addr or self._host_name
-        self.client = XMLRPCServer((host, self._port), ssl_context=context,
-                                   pool_size=_CALLBACK_WORKERS, name="SAMPClient",
-                                   allow_none=True)
-        self.client.register_introspection_functions()
-        self.client.register_function(self._receive_notification_entry,
-                                      "samp.client.receiveNotification")
-        self.client.register_function(self._receive_call_entry, "samp.client.receiveCall")
-        self.client.register_function(self._receive_response_entry,
-                                      "samp.client.receiveResponse")
+        # The methods are looked up at call time, so a subclass's receive_* is served.
+        self.client, self._xmlrpcAddr = callback_server(
+            self._addr or self._host_name, self._port, context, {
+                "samp.client.receiveNotification":
+                    lambda *args: self.receive_notification(*args),
+                "samp.client.receiveCall": lambda *args: self.receive_call(*args),
+                "samp.client.receiveResponse": lambda *args: self.receive_response(*args),
+            })
         if self._port == 0:
             self._port = self.client.server_address[1]
-        scheme = "https" if context is not None else "http"
-        if ":" in host and not host.startswith("["):
-            host = "[%s]" % host
-        self._xmlrpcAddr = "%s://%s:%d" % (scheme, host, self._port)
-
-    # Entry points resolve the public methods at call time, so a subclass
-    # overriding receive_* is honoured.
-    def _receive_notification_entry(self, private_key: str, sender_id: str,
-                                    message: Dict[str, Any]) -> str:
-        return self.receive_notification(private_key, sender_id, message)
-
-    def _receive_call_entry(self, private_key: str, sender_id: str, msg_id: str,
-                            message: Dict[str, Any]) -> str:
-        return self.receive_call(private_key, sender_id, msg_id, message)
-
-    def _receive_response_entry(self, private_key: str, responder_id: str, msg_tag: str,
-                                response: Dict[str, Any]) -> str:
-        return self.receive_response(private_key, responder_id, msg_tag, response)
 
     # -- life cycle ------------------------------------------------------------
     def start(self) -> None:
-        """Start serving the callable endpoint in background threads (non-blocking).
+        """Start serving the callable endpoint in a separate thread (non-blocking).
 
         A non-callable client has no endpoint; it is simply marked running.
 
         Raises
         ------
         SAMPClientError
-            The client was already stopped once (make a new client instead).
+            The client is running, or was stopped once (make a new client instead).
         """
         if self._callable:
-            try:
-                self.client.start()
-            except RuntimeError:
-                raise SAMPClientError("Client already started; create a new client") from None
-        self._is_running = True
+            self._is_running = True
+            self._run_client()
+        else:
+            self._is_running = True
+
+    def _run_client(self) -> None:
+        """Start ``_thread``, which runs :meth:`_serve_forever`."""
+        if not self._callable:
+            return
+        if self._thread.is_alive():
+            raise SAMPClientError("Client is already running")
+        try:
+            self._thread.start()
+        except RuntimeError:
+            self._is_running = False
+            raise SAMPClientError("Client already started once; create a new client") from None
+
+    def _serve_forever(self) -> None:
+        """Start serving the callback endpoint on its own threads (runs on ``_thread``).
+
+        The endpoint serves until :meth:`stop` closes it.
+        """
+        self.client.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the client and close its endpoint.
@@ -185,10 +182,15 @@ class SAMPClient(_BindingsMixin):
             The threads did not end within ``timeout``.
         """
         self._is_running = False
-        if self._callable and self.client is not None:
-            if not self.client.stop(timeout):
-                raise SAMPClientError(
-                    "Client was not shut down successfully (timeout=%ss)" % (timeout,))
+        thread = getattr(self, "_thread", None) if self._callable else None
+        if thread is not None and thread.is_alive():
+            thread.join(timeout)
+        stopped = thread is None or not thread.is_alive()
+        if stopped and self._callable and self.client is not None:
+            stopped = self.client.stop(timeout)
+        if not stopped:
+            raise SAMPClientError(
+                "Client was not shut down successfully (timeout=%ss)" % (timeout,))
 
     @property
     def is_running(self) -> bool:
@@ -238,7 +240,7 @@ class SAMPClient(_BindingsMixin):
         if not self._accepts(private_key, message):
             return ""
         msg_mtype, msg_params, extra = self._split_message(message)
-        for mtype in _mtype_subtypes(msg_mtype):
+        for mtype in mtype_subtypes(msg_mtype):
             binding = self._notification_bindings.get(mtype)
             if binding is None:
                 continue
@@ -281,7 +283,7 @@ class SAMPClient(_BindingsMixin):
         if not self._accepts(private_key, message):
             return ""
         msg_mtype, msg_params, extra = self._split_message(message)
-        for mtype in _mtype_subtypes(msg_mtype):
+        for mtype in mtype_subtypes(msg_mtype):
             binding = self._call_bindings.get(mtype)
             if binding is None:
                 continue
@@ -364,6 +366,207 @@ class SAMPClient(_BindingsMixin):
             An empty string.
         """
         return self._handle_response(private_key, responder_id, msg_tag, response)
+
+    # -- bindings ------------------------------------------------------------
+    def _check_callable(self) -> None:
+        if not self._callable:
+            raise SAMPClientError("Client not callable.")
+
+    def bind_receive_message(self, mtype: str, function: Callable[..., Any], declare: bool = True,
+                             metadata: Optional[Dict[str, Any]] = None) -> None:
+        """Bind an MType, for both calls and notifications, to a function.
+
+        The function is called as ``function(private_key, sender_id, msg_id,
+        mtype, params, extra)``; ``msg_id`` is ``None`` for a notification.
+
+        Parameters
+        ----------
+        mtype : str
+            MType (or wildcard pattern) to catch.
+        function : callable
+            Function called when ``mtype`` is received.
+        declare : bool, optional
+            Declare the new subscriptions to the hub at once.
+        metadata : dict, optional
+            Annotation map of the subscription.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable, or ``declare`` is set and it is not registered.
+        """
+        self.bind_receive_call(mtype, function, declare=declare, metadata=metadata)
+        self.bind_receive_notification(mtype, function, declare=declare, metadata=metadata)
+
+    def bind_receive_notification(self, mtype: str, function: Callable[..., Any],
+                                  declare: bool = True,
+                                  metadata: Optional[Dict[str, Any]] = None) -> None:
+        """Bind an MType notification to a function.
+
+        The function is called as ``function(private_key, sender_id, mtype,
+        params, extra)`` (or with a ``None`` msg_id as third argument if it
+        takes six arguments); ``extra`` holds the other message map entries.
+
+        Parameters
+        ----------
+        mtype : str
+            MType (or wildcard pattern) to catch.
+        function : callable
+            Function called when ``mtype`` is received.
+        declare : bool, optional
+            Declare the new subscriptions to the hub at once.
+        metadata : dict, optional
+            Annotation map of the subscription.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable, or ``declare`` is set and it is not registered.
+        """
+        self._check_callable()
+        self._notification_bindings[mtype] = [function, metadata or {}]
+        if declare:
+            self._declare_subscriptions()
+
+    def bind_receive_call(self, mtype: str, function: Callable[..., Any], declare: bool = True,
+                          metadata: Optional[Dict[str, Any]] = None) -> None:
+        """Bind an MType call to a function.
+
+        The function is called as ``function(private_key, sender_id, msg_id,
+        mtype, params, extra)`` and answers with ``hub.reply(private_key,
+        msg_id, response)``.
+
+        Parameters
+        ----------
+        mtype : str
+            MType (or wildcard pattern) to catch.
+        function : callable
+            Function called when ``mtype`` is received.
+        declare : bool, optional
+            Declare the new subscriptions to the hub at once.
+        metadata : dict, optional
+            Annotation map of the subscription.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable, or ``declare`` is set and it is not registered.
+        """
+        self._check_callable()
+        self._call_bindings[mtype] = [function, metadata or {}]
+        if declare:
+            self._declare_subscriptions()
+
+    def bind_receive_response(self, msg_tag: str, function: Callable[..., Any]) -> None:
+        """Bind the response to a message tag to a function.
+
+        The function is called as ``function(private_key, responder_id,
+        msg_tag, response)``.
+
+        Parameters
+        ----------
+        msg_tag : str
+            Message tag to catch.
+        function : callable
+            Function called when a response with ``msg_tag`` arrives.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable.
+        """
+        self._check_callable()
+        self._response_bindings[msg_tag] = function
+
+    def unbind_receive_notification(self, mtype: str, declare: bool = True) -> None:
+        """Remove a notification binding (and unsubscribe if ``declare``).
+
+        Parameters
+        ----------
+        mtype : str
+            MType to remove.
+        declare : bool
+            Declare the new subscriptions to the hub at once.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable.
+        KeyError
+            ``mtype`` was not bound.
+        """
+        self._check_callable()
+        del self._notification_bindings[mtype]
+        if declare:
+            self._declare_subscriptions()
+
+    def unbind_receive_call(self, mtype: str, declare: bool = True) -> None:
+        """Remove a call binding (and unsubscribe if ``declare``).
+
+        Parameters
+        ----------
+        mtype : str
+            MType to remove.
+        declare : bool
+            Declare the new subscriptions to the hub at once.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable.
+        KeyError
+            ``mtype`` was not bound.
+        """
+        self._check_callable()
+        del self._call_bindings[mtype]
+        if declare:
+            self._declare_subscriptions()
+
+    def unbind_receive_response(self, msg_tag: str) -> None:
+        """Remove a response binding.
+
+        Parameters
+        ----------
+        msg_tag : str
+            Message tag to remove.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable.
+        KeyError
+            ``msg_tag`` was not bound.
+        """
+        self._check_callable()
+        del self._response_bindings[msg_tag]
+
+    def declare_subscriptions(self, subscriptions: Optional[Dict[str, Any]] = None) -> None:
+        """Declare to the hub the MTypes bound so far, plus ``subscriptions``.
+
+        Parameters
+        ----------
+        subscriptions : dict, optional
+            Extra ``{mtype: annotation-map}`` entries.
+
+        Raises
+        ------
+        SAMPClientError
+            The client is not callable or not registered.
+        """
+        self._check_callable()
+        self._declare_subscriptions(subscriptions)
+
+    def _declare_subscriptions(self, subscriptions: Optional[Dict[str, Any]] = None) -> None:
+        if not (self.hub.is_connected and self._private_key is not None):
+            raise SAMPClientError("Unable to declare subscriptions. Hub unreachable or not "
+                                  "connected or client not registered.")
+        mtypes: Dict[str, Any] = {}
+        for bindings in (self._notification_bindings, self._call_bindings):
+            for mtype, (_, annotation) in list(bindings.items()):
+                mtypes[mtype] = copy.deepcopy(annotation)
+        if subscriptions:
+            mtypes.update(copy.deepcopy(subscriptions))
+        self.hub.declare_subscriptions(self._private_key, mtypes)
 
     # -- registration ----------------------------------------------------------
     def register(self) -> None:
@@ -455,10 +658,3 @@ class SAMPClient(_BindingsMixin):
             Client public id, ``None`` when not registered.
         """
         return self._public_id
-
-# Further names of the original module, so that imports from it keep working.
-from .constants import SAMP_STATUS_WARNING  # noqa: E402,F401
-from .errors import SAMPWarning  # noqa: E402,F401
-from .hub import SAMPHubServer  # noqa: E402,F401
-from .standard_profile import ThreadingXMLRPCServer  # noqa: E402,F401
-from .utils import get_num_args  # noqa: E402,F401

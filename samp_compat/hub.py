@@ -7,14 +7,20 @@ import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional
 
-from . import lockfile as _lockfile
-from ._hub_delivery import Deliverer
-from ._hub_messaging import HubMessaging
-from ._hub_registry import Client, Registry, routing_table, to_samp
-from ._xmlrpc_server import RequestInfo, XMLRPCServer
-from .constants import SAMP_ICON, __profile_version__
-from .errors import SAMPHubError, SAMPProxyError
-from .web_profile import WebProfileDialog, _WebProfile
+from . import lockfile_helpers
+from ._conf import conf
+from ._hub_delivery import Deliverer, Recipient
+from ._hub_messaging import MessageRouter
+from ._hub_registry import HUB_PUBLIC_ID, Client, Registry
+from ._mtypes import mtype_subtypes
+from .constants import SAMP_STATUS_OK, __profile_version__  # noqa: F401 - upstream name
+from .errors import SAMPHubError, SAMPProxyError, SAMPProxyTimeoutError, SAMPWarning  # noqa: F401
+from .lockfile_helpers import create_lock_file, read_lockfile  # noqa: F401 - upstream names
+from .standard_profile import SAMPSimpleXMLRPCRequestHandler, ThreadingXMLRPCServer
+from .utils import SAMPXXEServerProxy, ServerProxyPool, internet_on  # noqa: F401 - upstream
+from .web_profile import (  # noqa: F401 - upstream names
+    WebHubAccess, WebProfileDialog, WebProfileRequestHandler, WebProfileXMLRPCServer,
+    web_profile_text_dialog)
 
 __all__ = ["SAMPHubServer", "WebProfileDialog"]
 
@@ -30,7 +36,7 @@ _STANDARD_METHODS_WITH_HOST = ("samp.hub.notify", "samp.hub.notifyAll", "samp.hu
                                "samp.hub.callAll", "samp.hub.callAndWait")
 
 
-class SAMPHubServer(HubMessaging):
+class SAMPHubServer:
     """SAMP Hub Server.
 
     Parameters
@@ -61,7 +67,15 @@ class SAMPHubServer(HubMessaging):
     web_port : int, optional
         Web Profile port (default 21012); 0 picks a free port (see ``_web_port``).
     pool_size : int, optional
-        Most threads serving requests, and most threads delivering messages.
+        Most threads serving the requests of each profile's endpoint.
+
+    Notes
+    -----
+    Deliveries to clients run on threads of their own for each client (at most
+    four per client), so a client that does not answer delays no other. A
+    subclass may rely on ``_web_port`` (the Web Profile's port once started),
+    ``_lockfile`` (the lockfile written, or None), ``_is_running`` and
+    ``_url`` (the Standard Profile's URL), as in astropy.
     """
 
     def __init__(self, secret: Optional[str] = None, addr: Optional[str] = None, port: int = 0,
@@ -86,9 +100,8 @@ class SAMPHubServer(HubMessaging):
         self._web_port = web_port
         self._pool_size = pool_size
         self._url = ""
-        self._server: Optional[XMLRPCServer] = None
-        self._web: Optional[_WebProfile] = None
-        self._deliverer: Optional[Deliverer] = None
+        self._server: Optional[ThreadingXMLRPCServer] = None
+        self._web: Optional[WebProfileRequestHandler] = None
         self._registry = Registry()
         self._hub_client: Optional[Client] = None
         self._is_running = False
@@ -97,7 +110,7 @@ class SAMPHubServer(HubMessaging):
         self._stopped = threading.Event()
         self._last_activity = time.monotonic()
         self._housekeeping: Any = None
-        self._init_messaging()
+        self._router = self._new_router()
 
     # -- properties -------------------------------------------------------------
     @property
@@ -127,27 +140,49 @@ class SAMPHubServer(HubMessaging):
             "hub.label": self._label or "Hub %s" % self.id,
         }
 
+    @staticmethod
+    def get_mtype_subtypes(mtype: str) -> List[str]:
+        """Return the MType itself and every wildcard pattern that matches it.
+
+        Parameters
+        ----------
+        mtype : str
+            A dot-separated MType such as ``samp.app.ping``.
+
+        Returns
+        -------
+        types : list
+            Most specific first, e.g. ``['samp.app.ping', 'samp.app.*', 'samp.*', '*']``.
+        """
+        return mtype_subtypes(mtype)
+
     # -- life cycle ----------------------------------------------------------------
+    def _new_router(self) -> MessageRouter:
+        self._deliverer = Deliverer(self._drop_dead_client, self._delivery_failed,
+                                    self._stopping, lambda: conf.n_retries)
+        return MessageRouter(self._registry, self._deliverer, self._call_later,
+                             lambda: self._hub_client)
+
     def _host(self) -> str:
         if self._addr:
             return self._addr
-        from . import conf
         if conf.use_internet:
             try:
-                from .utils import internet_on
                 if internet_on():
                     return socket.getfqdn()
-            except (ImportError, OSError):
+            except OSError:
                 pass
         return "127.0.0.1"
 
     def start(self, wait: bool = False) -> None:
         """Start the hub and write its lockfile.
 
-        When another running hub owns the lockfile, a :class:`SAMPWarning`
-        ("Another SAMP Hub is already running. Start-up process aborted.") is
-        emitted and the hub runs without writing a lockfile; clients can still
-        reach it through ``params``.
+        When another running hub owns the lockfile (or ``$SAMP_HUB`` names
+        a lockfile that is not a local file), :func:`create_lock_file` warns
+        with a :class:`SAMPWarning` and writes nothing; this hub starts all
+        the same, as astropy's does, without a lockfile: clients that look
+        for a hub find the other one, and reach this one only when given its
+        ``params`` (``SAMPHubProxy.connect(hub=...)`` or ``hub_params=...``).
 
         Parameters
         ----------
@@ -167,26 +202,30 @@ class SAMPHubServer(HubMessaging):
             self._stopping.clear()
             self._stopped.clear()
             self._registry = Registry()
-            self._init_messaging()
+            self._router = self._new_router()
             self._start_servers()
             params = self.params
             try:
-                lockfilename = _lockfile.create_lock_file(
+                lockfilename = lockfile_helpers.create_lock_file(
                     lockfilename=self._customlockfilename, mode=self._mode, hub_id=self.id,
                     hub_params=params)
             except OSError:
                 self._stop_servers()
                 raise
             # False: another live hub owns the lockfile (create_lock_file has
-            # warned). The hub runs anyway without a lockfile of its own, so
-            # stop() removes nothing.
+            # warned). The hub runs without a lockfile of its own, so stop()
+            # removes nothing.
             self._lockfile = lockfilename or None
             self._is_running = True
             self._last_activity = time.monotonic()
             self._setup_hub_as_client()
             self._housekeeping = self._server.call_later(  # type: ignore[union-attr]
                 _HOUSEKEEPING_INTERVAL, self._housekeep)
-        log.info("Hub started")
+        if self._lockfile:
+            log.info("Hub started")
+        else:
+            log.info("Hub started without a lockfile at %s: only clients given its "
+                     "parameters can reach it", self._url)
         if wait:
             try:
                 while not self._stopped.wait(0.5):
@@ -195,22 +234,24 @@ class SAMPHubServer(HubMessaging):
                 self.stop()
 
     def _start_servers(self) -> None:
-        from . import conf
-        self._deliverer = Deliverer(self._pool_size, self._drop_dead_client, self._stopping,
-                                    lambda: conf.n_retries)
         host = self._host()
-        server = XMLRPCServer((host, self._port or 0), pool_size=self._pool_size,
-                              name="SAMPHubServer")
-        server.set_dispatcher(self._dispatch_standard)
-        server.add_http_handler("GET", "/samp/icon", lambda info: (
-            200, [("Content-Type", "image/png")], SAMP_ICON))
+        server = ThreadingXMLRPCServer((host, self._port or 0), pool_size=self._pool_size,
+                                       name="SAMPHubServer")
+        SAMPSimpleXMLRPCRequestHandler(self._standard_methods(), self._note_activity
+                                       ).install(server)
         self._server = server
         self._url = "http://%s:%d" % (host if ":" not in host else "[%s]" % host,
                                       server.server_address[1])
         if self._web_profile:
             try:
-                self._web = _WebProfile(self, self._web_port, self._web_profile_dialog,
-                                        self._pool_size)
+                self._web = WebProfileRequestHandler(
+                    self._web_port, self._web_profile_dialog, self._pool_size, WebHubAccess(
+                        methods=self._standard_methods(),
+                        register_web_client=lambda: self._perform_register(web=True),
+                        client_by_key=lambda key: self._registry.by_key(key),
+                        client_by_id=lambda public_id: self._registry.get_by_id(public_id),
+                        note_activity=self._note_activity,
+                        stopping=self._stopping.is_set))
                 self._web_port = self._web.port
             except OSError:
                 log.warning("Port %s already in use. Impossible to run the Hub with Web "
@@ -224,16 +265,15 @@ class SAMPHubServer(HubMessaging):
         for stoppable in (self._web, self._server):
             if stoppable is not None:
                 stoppable.stop(STOP_TIMEOUT)
-        if self._deliverer is not None:
-            for client in self._registry.clients():
-                client.close()
-            self._deliverer.shutdown(STOP_TIMEOUT)
+        for client in self._registry.clients():
+            self._deliverer.forget(client.recipient)
+        self._deliverer.shutdown(STOP_TIMEOUT)
         self._web = None
         self._server = None
 
     def _setup_hub_as_client(self) -> None:
         hub = self._registry.add()
-        hub.local = self._hub_receive
+        hub.recipient.local = self._router.hub_receive
         self._hub_client = hub
         hub.metadata = {
             "samp.name": _HUB_NAME,
@@ -242,9 +282,8 @@ class SAMPHubServer(HubMessaging):
             "samp.documentation.url": "https://protocompat.readthedocs.io/en/latest/samp.html",
             "samp.icon.url": self._url + "/samp/icon",
         }
-        hub.subscriptions = {"samp.app.ping": {}, "x-samp.query.by-meta": {},
-                             "samp.query.by-meta": {}}
-        hub.routing = dict(hub.subscriptions)
+        hub.subscribe({"samp.app.ping": {}, "x-samp.query.by-meta": {},
+                       "samp.query.by-meta": {}})
 
     def stop(self) -> None:
         """Stop the hub, tell the clients, and remove the lockfile it wrote."""
@@ -256,9 +295,9 @@ class SAMPHubServer(HubMessaging):
             self._is_running = False
             if self._housekeeping is not None:
                 self._housekeeping.cancel()
-            self._fail_all_pending("Hub is shutting down")
+            self._router.fail_all_pending("Hub is shutting down")
             if self._lockfile:
-                _lockfile.remove_lock_file(self._lockfile, self._secret)
+                lockfile_helpers.remove_lock_file(self._lockfile, self._secret)
             self._lockfile = None
             self._stop_servers()
             self._hub_client = None
@@ -274,7 +313,7 @@ class SAMPHubServer(HubMessaging):
             with cond:
                 delivered[0] += 1
                 cond.notify_all()
-        queued = self._hub_event("samp.hub.event.shutdown", {}, done=one_done)
+        queued = self._router.hub_event("samp.hub.event.shutdown", {}, done=one_done)
         with cond:
             cond.wait_for(lambda: delivered[0] >= queued, SHUTDOWN_GRACE)
 
@@ -306,14 +345,22 @@ class SAMPHubServer(HubMessaging):
         if hub is not None and client.subscription_for("samp.hub.disconnect") is not None:
             message = {"samp.mtype": "samp.hub.disconnect", "samp.params": {"reason": reason}}
             client.last_activity = float("inf")  # not timed out twice meanwhile
-            if self._deliverer.send(client, "receiveNotification",  # type: ignore[union-attr]
-                                    (hub.public_id, message),
-                                    lambda: self._remove_client(client)):
+            if self._router.send(client, "receiveNotification", (hub.public_id, message),
+                                 lambda: self._remove_client(client)):
                 return
         self._remove_client(client)
 
-    def _drop_dead_client(self, client: Any) -> None:
-        self._remove_client(client)
+    def _drop_dead_client(self, recipient: Recipient) -> None:
+        client = self._registry.get_by_id(recipient.public_id)
+        if client is not None and client.recipient is recipient:
+            self._remove_client(client)
+
+    def _delivery_failed(self, recipient: Recipient, method: str, args: tuple,
+                         reason: str) -> None:
+        self._router.delivery_failed(recipient, method, args, reason)
+
+    def _note_activity(self) -> None:
+        self._last_activity = time.monotonic()
 
     # -- request dispatch ------------------------------------------------------------
     def _standard_methods(self) -> Dict[str, Callable[..., Any]]:
@@ -328,29 +375,17 @@ class SAMPHubServer(HubMessaging):
             "samp.hub.getSubscriptions": self._get_subscriptions,
             "samp.hub.getRegisteredClients": self._get_registered_clients,
             "samp.hub.getSubscribedClients": self._get_subscribed_clients,
-            "samp.hub.notify": self._notify,
-            "samp.hub.notifyAll": self._notify_all,
-            "samp.hub.call": self._call,
-            "samp.hub.callAll": self._call_all,
-            "samp.hub.callAndWait": self._call_and_wait,
-            "samp.hub.reply": self._reply,
+            "samp.hub.notify": self._router_call("notify"),
+            "samp.hub.notifyAll": self._router_call("notify_all"),
+            "samp.hub.call": self._router_call("call"),
+            "samp.hub.callAll": self._router_call("call_all"),
+            "samp.hub.callAndWait": self._router_call("call_and_wait"),
+            "samp.hub.reply": self._router_call("reply"),
         }
 
-    def _dispatch_standard(self, method: str, params: tuple, info: RequestInfo) -> Any:
-        self._last_activity = time.monotonic()
-        table = self._standard_methods()
-        if method == "system.listMethods":
-            return sorted(table)
-        func = table.get(method)
-        if func is None:
-            raise Exception("method is not supported")
-        if method in _STANDARD_METHODS_WITH_HOST:
-            index = 2 if method == "samp.hub.callAndWait" else len(params) - 1
-            if 0 < index < len(params) and isinstance(params[index], dict):
-                params = list(params)
-                params[index] = dict(params[index], host=info.client_address[0],
-                                     user="unknown")
-        return func(*params)
+    def _router_call(self, name: str) -> Callable[..., Any]:
+        # The router is replaced at each start(): look it up at call time.
+        return lambda *params: getattr(self._router, name)(*params)
 
     # -- SAMP operations -----------------------------------------------------------------
     def _ping(self, *private_key: Any) -> str:
@@ -364,9 +399,9 @@ class SAMPHubServer(HubMessaging):
 
     def _perform_register(self, web: bool = False) -> Dict[str, str]:
         client = self._registry.add(web)
-        self._hub_event("samp.hub.event.register", {"id": client.public_id})
+        self._router.hub_event("samp.hub.event.register", {"id": client.public_id})
         return {"samp.self-id": client.public_id, "samp.private-key": client.private_key,
-                "samp.hub-id": self._hub_client.public_id if self._hub_client else "cli#hub"}
+                "samp.hub-id": self._hub_client.public_id if self._hub_client else HUB_PUBLIC_ID}
 
     def _unregister(self, private_key: Any) -> str:
         try:
@@ -380,11 +415,12 @@ class SAMPHubServer(HubMessaging):
     def _remove_client(self, client: Client) -> None:
         if not self._registry.remove(client):
             return
-        client.close()
-        self._forget_calls_of(client)
+        self._deliverer.forget(client.recipient)
+        self._router.forget_calls_of(client)
         if self._web is not None:
             self._web.forget(client)
-        self._hub_event("samp.hub.event.unregister", {"id": client.public_id}, exclude=client)
+        self._router.hub_event("samp.hub.event.unregister", {"id": client.public_id},
+                               exclude=client)
         log.debug("unregistered %s", client.public_id)
 
     def _set_xmlrpc_callback(self, private_key: Any, xmlrpc_addr: Any) -> str:
@@ -392,16 +428,16 @@ class SAMPHubServer(HubMessaging):
         if not isinstance(xmlrpc_addr, str) or not xmlrpc_addr.startswith(("http://", "https://")):
             raise SAMPProxyError(1, "callback address must be an http(s) URL")
         if client is not self._hub_client and not client.web:
-            client.set_url(xmlrpc_addr)
+            client.recipient.set_url(xmlrpc_addr)
         return ""
 
     def _declare_metadata(self, private_key: Any, metadata: Any) -> str:
         client = self._registry.by_key(private_key)
         if not isinstance(metadata, dict):
             raise SAMPProxyError(1, "metadata must be a map")
-        client.metadata = to_samp(metadata)
-        self._hub_event("samp.hub.event.metadata",
-                        {"id": client.public_id, "metadata": client.metadata})
+        client.metadata = metadata
+        self._router.hub_event("samp.hub.event.metadata",
+                               {"id": client.public_id, "metadata": client.metadata})
         return ""
 
     def _get_metadata(self, private_key: Any, client_id: Any) -> Dict[str, Any]:
@@ -412,12 +448,10 @@ class SAMPHubServer(HubMessaging):
         client = self._registry.by_key(private_key)
         if not isinstance(subscriptions, dict):
             raise SAMPProxyError(1, "subscriptions must be a map")
-        subscriptions = to_samp(subscriptions)
         with self._registry.lock:
-            client.subscriptions = subscriptions
-            client.routing = routing_table(subscriptions)
-        self._hub_event("samp.hub.event.subscriptions",
-                        {"id": client.public_id, "subscriptions": subscriptions})
+            client.subscribe(subscriptions)
+        self._router.hub_event("samp.hub.event.subscriptions",
+                               {"id": client.public_id, "subscriptions": subscriptions})
         return ""
 
     def _get_subscriptions(self, private_key: Any, client_id: Any) -> Dict[str, Any]:
@@ -436,14 +470,5 @@ class SAMPHubServer(HubMessaging):
         for client in self._registry.clients():
             annotation = client.subscription_for(mtype)
             if client is not caller and annotation is not None:
-                result[client.public_id] = annotation
+                result[client.public_id] = annotation if isinstance(annotation, dict) else {}
         return result
-
-
-# Further names of the original module, so that imports from it keep working.
-from .constants import SAMP_STATUS_OK  # noqa: E402,F401
-from .errors import SAMPProxyTimeoutError, SAMPWarning  # noqa: E402,F401
-from .lockfile import create_lock_file, read_lockfile  # noqa: E402,F401
-from .standard_profile import ThreadingXMLRPCServer  # noqa: E402,F401
-from .utils import SAMPXXEServerProxy, ServerProxyPool, internet_on  # noqa: E402,F401
-from .web_profile import WebProfileXMLRPCServer, web_profile_text_dialog  # noqa: E402,F401

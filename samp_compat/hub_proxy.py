@@ -4,6 +4,7 @@ import xmlrpc.client
 from typing import Any, Dict, List, Optional
 
 from .errors import SAMPHubError, SAMPProxyError
+from .lockfile_helpers import get_main_running_hub
 from .utils import (
     CALL_AND_WAIT_MARGIN,
     SAMPXXEServerProxy,
@@ -83,8 +84,6 @@ class SAMPHubProxy:
                     raise SAMPHubError("Hub is not running")
                 hub_params = hub.params
             else:
-                from .lockfile_helpers import get_main_running_hub
-
                 hub_params = get_main_running_hub()
         if self.proxy is not None:
             self.proxy.shutdown()
@@ -382,6 +381,3 @@ class SAMPHubProxy:
             Response map (``samp.status``, ``samp.result``, ``samp.error``).
         """
         return self._samp_hub.reply(private_key, msg_id, response)
-
-# Further names of the original module, so that imports from it keep working.
-from .lockfile import get_main_running_hub  # noqa: E402,F401

@@ -96,4 +96,3 @@ def hub_script(timeout: float = 0, argv: Optional[List[str]] = None) -> None:
             hub.stop()
         logger.removeHandler(handler)
         handler.close()
-

@@ -6,15 +6,17 @@ puts a socket timeout on every request.
 """
 import inspect
 import logging
-import queue
+import threading
 import traceback
-import urllib.parse
 import urllib.request
 import xmlrpc.client
 from typing import Any, Callable, Dict, List, Optional
 
+from ._conf import conf
+from ._transport import safe_transport
 from .constants import SAMP_STATUS_ERROR, SAMP_STATUS_OK
 from .errors import SAMPProxyError, SAMPProxyTimeoutError
+from .xmlrpc import SafeTransport
 from .xmlrpc import safe_xmlrpc_loads  # noqa: F401 - part of this module's interface
 
 __all__ = ["SAMPMsgReplierWrapper", "SAMPXXEServerProxy", "safe_xmlrpc_loads"]
@@ -46,8 +48,6 @@ def get_safe_parser(use_datetime: bool = False, use_builtin_types: bool = False)
         Feed the parser, close it, then read ``unmarshaller.close()``;
         DTDs, entities and external references raise an error.
     """
-    from .xmlrpc import SafeTransport
-
     return SafeTransport(use_datetime, use_builtin_types).getparser()
 
 
@@ -60,8 +60,6 @@ def internet_on() -> bool:
         ``False`` unless ``samp_compat.conf.use_internet`` is set and
         ``http://google.com`` answers within one second.
     """
-    from . import conf
-
     if not conf.use_internet:
         return False
     try:
@@ -116,16 +114,6 @@ def getattr_recursive(variable: Any, attribute: str) -> Any:
     return variable
 
 
-def _mtype_subtypes(mtype: str) -> List[str]:
-    """Return ``mtype`` and the wildcard patterns that match it, most specific first."""
-    atoms = mtype.split(".")
-    found = [mtype]
-    for i in range(len(atoms) - 1, 0, -1):
-        found.append(".".join(atoms[:i]) + ".*")
-    found.append("*")
-    return found
-
-
 def _set_timeout(proxy: xmlrpc.client.ServerProxy, timeout: Optional[float]) -> None:
     """Change the socket timeout of ``proxy`` (also on an open connection)."""
     transport = proxy("transport")
@@ -155,19 +143,11 @@ class SAMPXXEServerProxy(xmlrpc.client.ServerProxy):
 
     def __init__(self, uri: str, *args: Any, **kwargs: Any) -> None:
         timeout = kwargs.pop("timeout", DEFAULT_TIMEOUT)
+        context = kwargs.pop("context", None)
         if "transport" not in kwargs and not (len(args) >= 1 and args[0] is not None):
-            from ._transport import LeanSafeTransport, LeanTransport
-
-            options = {
-                "use_datetime": kwargs.get("use_datetime", False),
-                "use_builtin_types": kwargs.get("use_builtin_types", False),
-            }
-            if urllib.parse.urlparse(uri).scheme == "https":
-                options["context"] = kwargs.pop("context", None)
-                kwargs["transport"] = LeanSafeTransport(timeout=timeout, **options)
-            else:
-                kwargs.pop("context", None)
-                kwargs["transport"] = LeanTransport(timeout=timeout, **options)
+            kwargs["transport"] = safe_transport(
+                uri, timeout, use_datetime=kwargs.get("use_datetime", False),
+                use_builtin_types=kwargs.get("use_builtin_types", False), context=context)
         super().__init__(uri, *args, **kwargs)
 
 
@@ -189,7 +169,9 @@ class ServerProxyPool:
     """A thread-safe pool of XML-RPC server proxies to one server.
 
     Each call takes a proxy from the pool (waiting if all are busy), so up to
-    ``size`` calls run concurrently, each on its own kept-alive connection.
+    ``size`` calls run concurrently, each on its own kept-alive connection. A
+    call that fails other than with a fault closes its connection (the next
+    call on that proxy opens a fresh one).
 
     Parameters
     ----------
@@ -202,9 +184,10 @@ class ServerProxyPool:
     """
 
     def __init__(self, size: int, proxy_class: type, *args: Any, **keywords: Any) -> None:
-        self._proxies: "queue.LifoQueue[Any]" = queue.LifoQueue(size)
-        for _ in range(size):
-            self._proxies.put(proxy_class(*args, **keywords))
+        self._idle: List[Any] = [proxy_class(*args, **keywords) for _ in range(size)]
+        self._busy: List[Any] = []
+        self._cond = threading.Condition(threading.Lock())
+        self._aborted = False
 
     def __getattr__(self, name: str) -> _ServerProxyPoolMethod:
         if name.startswith("_"):
@@ -213,7 +196,13 @@ class ServerProxyPool:
 
     def _call(self, name: str, args: tuple, timeout: Any = "default") -> Any:
         """Call remote method ``name``; faults become :class:`SAMPProxyError`."""
-        proxy = self._proxies.get()
+        with self._cond:
+            while not self._idle and not self._aborted:
+                self._cond.wait()
+            if self._aborted:
+                raise ConnectionAbortedError("proxy pool aborted")
+            proxy = self._idle.pop()
+            self._busy.append(proxy)
         try:
             if timeout != "default":
                 _set_timeout(proxy, timeout)
@@ -231,16 +220,30 @@ class ServerProxyPool:
                 if timeout != "default":
                     _set_timeout(proxy, DEFAULT_TIMEOUT)
         finally:
-            self._proxies.put(proxy)
+            with self._cond:
+                self._busy.remove(proxy)
+                self._idle.append(proxy)
+                self._cond.notify()
+
+    def _abort(self) -> None:
+        """Break the calls in progress from any thread; they raise ``ConnectionAbortedError``.
+
+        Only for a pool that is being given up: it refuses every later call.
+        """
+        with self._cond:
+            self._aborted = True
+            busy = list(self._busy)
+            self._cond.notify_all()
+        for proxy in busy:
+            transport = proxy("transport")
+            if hasattr(transport, "abort"):
+                transport.abort()
 
     def shutdown(self) -> None:
-        """Close every idle connection of the pool."""
-        while True:
-            try:
-                proxy = self._proxies.get_nowait()
-            except queue.Empty:
-                break
-            proxy("close")()
+        """Close the connections of the idle proxies (a later call opens a fresh one)."""
+        with self._cond:
+            for proxy in self._idle:
+                proxy("close")()
 
 
 def _reply_status(result: Any) -> Dict[str, Any]:
@@ -316,32 +319,6 @@ def _binding_arity(f: Callable) -> int:
         params = inspect.signature(f).parameters.values()
         kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         return sum(1 for p in params if p.kind in kinds)
-
-
-class _HubAsClientMethod:
-    """A dotted method name sent through a hub's internal dispatcher."""
-
-    def __init__(self, send: Callable[[str, tuple], Any], name: str) -> None:
-        self._send = send
-        self._name = name
-
-    def __getattr__(self, name: str) -> "_HubAsClientMethod":
-        return _HubAsClientMethod(self._send, "%s.%s" % (self._name, name))
-
-    def __call__(self, *args: Any) -> Any:
-        return self._send(self._name, args)
-
-
-class _HubAsClient:
-    """Object that looks like a client proxy but calls ``handler(name, args)``."""
-
-    def __init__(self, handler: Callable[[str, tuple], Any]) -> None:
-        self._handler = handler
-
-    def __getattr__(self, name: str) -> _HubAsClientMethod:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return _HubAsClientMethod(self._handler, name)
 
 
 def _timeout_fault(exc: SAMPProxyError) -> SAMPProxyError:

@@ -1,5 +1,6 @@
 """The ``pyvo.samp.vo_helpers`` module name; the helpers live in :mod:`samp_compat.helpers`."""
 from .helpers import (  # noqa: F401
+    SAMPIntegratedClient,
     accessible_table,
     connection,
     find_client_id,
@@ -13,6 +14,3 @@ __all__ = [
     "find_client_id", "send_table_to", "send_product_to", "send_spectrum_to",
     "send_image_to", "accessible_table", "connection",
 ]
-
-# Further names of the original module, so that imports from it keep working.
-from .integrated_client import SAMPIntegratedClient  # noqa: E402,F401

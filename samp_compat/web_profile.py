@@ -1,4 +1,8 @@
-"""SAMP Web Profile: the ``samp.webhub.*`` endpoint, CORS, cross-domain files, consent."""
+"""SAMP Web Profile: the ``samp.webhub.*`` endpoint, CORS, cross-domain files, consent.
+
+The URL translator serves a web client only URLs that appeared in callbacks
+delivered to that client (as JSAMP's hub does); other URLs get HTTP 403.
+"""
 import collections
 import logging
 import mimetypes
@@ -10,13 +14,17 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, NamedTuple, Optional, Tuple
 
-from ._xmlrpc_server import DeferredResult, RequestInfo, XMLRPCServer
+from ._conf import conf
+from ._url_tracker import UrlTracker
 from .errors import SAMPProxyError
+from .standard_profile import (  # noqa: F401 - SAMPSimpleXMLRPCRequestHandler: upstream name
+    DeferredResult, RequestInfo, SAMPSimpleXMLRPCRequestHandler, ThreadingXMLRPCServer,
+    XMLRPCServer)
 
-__all__ = ["WebProfileDialog", "WebProfileXMLRPCServer", "web_profile_text_dialog",
-           "CROSS_DOMAIN", "CLIENT_ACCESS_POLICY"]
+__all__ = ["WebProfileDialog", "WebProfileXMLRPCServer", "WebProfileRequestHandler",
+           "web_profile_text_dialog", "CROSS_DOMAIN", "CLIENT_ACCESS_POLICY"]
 
 log = logging.getLogger("samp_compat.web_profile")
 
@@ -60,6 +68,9 @@ _FETCH_TIMEOUT = 10.0
 _LOCAL_ADDRESSES = ("127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1")
 _REFUSED_BY_HUB = "Request of registration rejected by the Hub."
 _REFUSED_BY_USER = "Request of registration rejected by the user."
+_TRANSLATOR_PATH = "/translator/"
+_HTTP_FORBIDDEN = 403
+_HTTP_NOT_FOUND = 404
 
 
 class WebProfileDialog:
@@ -221,16 +232,53 @@ def _cors(info: RequestInfo, preflight: bool = False) -> List[Tuple[str, str]]:
     return headers
 
 
-class _WebProfile:
-    """The Web Profile side of a hub."""
+class WebHubAccess(NamedTuple):
+    """What the Web Profile needs of its hub, as callables."""
+
+    #: ``{"samp.hub.<name>": callable}``: the hub's Standard Profile methods.
+    methods: Dict[str, Callable[..., Any]]
+    #: ``register_web_client()`` registers a consented web client; returns the
+    #: registration map (``samp.self-id``, ``samp.private-key``, ``samp.hub-id``).
+    register_web_client: Callable[[], Dict[str, str]]
+    #: ``client_by_key(private_key)``: the registered client (SAMP fault 5 if unknown).
+    client_by_key: Callable[[Any], Any]
+    #: ``client_by_id(public_id)``: the registered client or None.
+    client_by_id: Callable[[str], Any]
+    #: ``note_activity()`` before each request (the hub's inactivity timeout).
+    note_activity: Callable[[], None]
+    #: ``stopping()``: whether the hub is stopping.
+    stopping: Callable[[], bool]
+
+
+class WebProfileRequestHandler:
+    """Serves the Web Profile endpoint of a hub on its own :class:`WebProfileXMLRPCServer`.
+
+    It answers the ``samp.webhub.*`` calls (registration with consent,
+    reverse callbacks, and the Standard Profile methods), CORS preflights,
+    ``/crossdomain.xml``, ``/clientaccesspolicy.xml`` and the URL translator.
+    Unlike astropy's class of the same name, it is not a ``socketserver``
+    request handler: the hub makes one per Web Profile endpoint.
+
+    Parameters
+    ----------
+    port : int
+        Port on localhost (0 picks a free one, then read :attr:`port`).
+    dialog : WebProfileDialog or None
+        The consent dialog; None asks on the console.
+    pool_size : int
+        Most requests served at once.
+    hub : WebHubAccess
+        The hub's side.
+    """
 
     _SHARED = ("unregister", "declareMetadata", "getMetadata", "declareSubscriptions",
                "getSubscriptions", "getRegisteredClients", "getSubscribedClients", "notify",
                "notifyAll", "call", "callAll", "callAndWait", "reply")
 
-    def __init__(self, hub: Any, port: int, dialog: Optional[WebProfileDialog],
-                 pool_size: int) -> None:
+    def __init__(self, port: int, dialog: Optional[WebProfileDialog], pool_size: int,
+                 hub: WebHubAccess) -> None:
         self._hub = hub
+        self._urls = UrlTracker()
         self._dialog = dialog
         self._lock = threading.Lock()
         self._consent_lock = threading.Lock()
@@ -249,7 +297,7 @@ class _WebProfile:
                 CROSS_DOMAIN))
             self.server.add_http_handler(method, "/clientaccesspolicy.xml", lambda info: (
                 200, [("Content-Type", "text/xml")] + _cors(info), CLIENT_ACCESS_POLICY))
-        self.server.add_http_handler("GET", "/translator/*", self._translate)
+        self.server.add_http_handler("GET", _TRANSLATOR_PATH + "*", self._translate)
         if dialog is not None:
             dialog.queue_request = queue.Queue(1)  # type: ignore[attr-defined]
             dialog.queue_result = queue.Queue(1)  # type: ignore[attr-defined]
@@ -275,20 +323,21 @@ class _WebProfile:
     def _dispatch(self, method: str, params: tuple, info: RequestInfo) -> Any:
         if info.client_address[0] not in _LOCAL_ADDRESSES:
             raise SAMPProxyError(403, _REFUSED_BY_HUB)
-        self._hub._last_activity = time.monotonic()
+        self._hub.note_activity()
         prefix, _, name = method.rpartition(".")
         if prefix != "samp.webhub":
             raise Exception("method is not supported")
         if name == "register":
             return self._register(params, info)
         if name == "ping":
-            return self._hub._ping()
+            return self._hub.methods["samp.hub.ping"]()
         if name == "allowReverseCallbacks":
             return self._allow_reverse_callbacks(*params)
         if name == "pullCallbacks":
             return self._pull_callbacks(*params)
         if name in self._SHARED:
-            return self._hub._standard_methods()["samp.hub." + name](*params)
+            self._urls.note_sent_by_web_client(list(params[1:]))
+            return self._hub.methods["samp.hub." + name](*params)
         raise Exception("method is not supported")
 
     def _register(self, params: tuple, info: RequestInfo) -> Dict[str, str]:
@@ -302,17 +351,18 @@ class _WebProfile:
         origin = info.headers.get("Origin") or "unknown"
         if not self._ask_consent((identity, info.client_address, origin)):
             raise SAMPProxyError(403, _REFUSED_BY_USER)
-        result = self._hub._perform_register(web=True)
-        client = self._hub._registry.get_by_id(result["samp.self-id"])
+        result = self._hub.register_web_client()
+        client = self._hub.client_by_id(result["samp.self-id"])
         if client is not None:
-            client.web_push = lambda method, args, c=client: self._push(c, method, args)
+            client.recipient.web_push = (
+                lambda method, args, c=client: self._push(c, method, args))
         self.server.add_client(result["samp.private-key"])
-        result["samp.url-translator"] = "http://localhost:%d/translator/%s?ref=" % (
-            self.port, result["samp.private-key"])
+        result["samp.url-translator"] = "http://localhost:%d%s%s?ref=" % (
+            self.port, _TRANSLATOR_PATH, result["samp.private-key"])
         return result
 
     def _stopped(self) -> bool:
-        return self._closing.is_set() or self._hub._stopping.is_set()
+        return self._closing.is_set() or self._hub.stopping()
 
     def _ask_consent(self, request: Tuple[Any, Any, str]) -> bool:
         deadline = time.monotonic() + CONSENT_TIMEOUT
@@ -356,7 +406,7 @@ class _WebProfile:
 
     # -- reverse callbacks ----------------------------------------------------------
     def _allow_reverse_callbacks(self, private_key: Any, allow: Any) -> str:
-        client = self._hub._registry.by_key(private_key)
+        client = self._hub.client_by_key(private_key)
         if str(allow) == "0" or allow is False:
             self.forget(client)
         else:
@@ -365,7 +415,7 @@ class _WebProfile:
         return ""
 
     def _pull_callbacks(self, private_key: Any, timeout_secs: Any) -> Any:
-        client = self._hub._registry.by_key(private_key)
+        client = self._hub.client_by_key(private_key)
         try:
             timeout = min(float(str(timeout_secs)), MAX_PULL_WAIT)
         except ValueError:
@@ -395,6 +445,7 @@ class _WebProfile:
             callbacks = self._callbacks.get(client.private_key)
             if callbacks is None:
                 return False
+            self._urls.note_delivered(client.private_key, args)
             callbacks.items.append({"samp.methodName": method, "samp.params": list(args)})
             if not callbacks.waiters:
                 return True
@@ -409,6 +460,7 @@ class _WebProfile:
         with self._lock:
             callbacks = self._callbacks.pop(client.private_key, None)
         self.server.remove_client(client.private_key)
+        self._urls.forget(client.private_key)
         if callbacks is not None:
             for waiter in callbacks.waiters:
                 waiter.set_result([])
@@ -416,21 +468,24 @@ class _WebProfile:
     # -- URL translator ------------------------------------------------------------------
     def _translate(self, info: RequestInfo) -> Tuple[int, List[Tuple[str, str]], bytes]:
         path, _, query = info.path.partition("?")
-        key = urllib.parse.unquote(path[len("/translator/"):])
+        key = urllib.parse.unquote(path[len(_TRANSLATOR_PATH):])
         refs = urllib.parse.parse_qs(query).get("ref")
         if key not in self.server.clients or not refs:
-            return 404, _cors(info), b""
+            return _HTTP_NOT_FOUND, _cors(info), b""
+        if not self._urls.is_permitted(key, refs[0]):
+            log.warning("translator refused a URL that no message to the web client mentioned")
+            return _HTTP_FORBIDDEN, [("Content-Type", "text/plain")] + _cors(info), (
+                b"URL not mentioned in any message to this client\n")
         try:
             data, ctype = _fetch(refs[0])
         except (OSError, ValueError) as exc:
             log.info("translator could not fetch a resource: %s", type(exc).__name__)
-            return 404, _cors(info), b""
+            return _HTTP_NOT_FOUND, _cors(info), b""
         return 200, [("Content-Type", ctype)] + _cors(info), data
 
 
 def _fetch(url: str) -> Tuple[bytes, str]:
     """Read ``url`` (file: or http(s):, the latter on loopback unless the internet is allowed)."""
-    from . import conf
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme == "file":
         path = urllib.request.url2pathname(parsed.path)
@@ -448,10 +503,3 @@ def _fetch(url: str) -> Tuple[bytes, str]:
     if len(data) > MAX_TRANSLATED_BYTES:
         raise ValueError("resource too large")
     return data, ctype
-
-# Further names of the original module, so that imports from it keep working.
-from .standard_profile import (  # noqa: E402,F401
-    SAMPSimpleXMLRPCRequestHandler, ThreadingXMLRPCServer)
-
-#: What a Web Profile request handler sees of a request (address, headers, path).
-WebProfileRequestHandler = RequestInfo

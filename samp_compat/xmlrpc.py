@@ -3,17 +3,19 @@
 Every XML-RPC document, request or response, goes through
 :func:`safe_xmlrpc_loads`, which is built on defusedxml's expat parser with
 document type declarations, entity declarations and external references all
-forbidden. The transports in this module parse responses with it, and
-:class:`XMLRPCServer` parses each request exactly once with it.
+forbidden. The transports in this module parse responses with it, and the
+package's XML-RPC server (:mod:`samp_compat.standard_profile`) parses each
+request exactly once with it. This module imports nothing else of the package.
 """
 import socket
 import xmlrpc.client
 import zlib
 from typing import Any, Optional, Sequence, Tuple
 
+from xml.parsers.expat import ErrorString, ExpatError
+
 from defusedxml import DefusedXmlException
 from defusedxml.xmlrpc import DefusedExpatParser
-from xml.parsers.expat import ExpatError
 
 __all__ = [
     "MAX_XMLRPC_BODY",
@@ -22,9 +24,6 @@ __all__ = [
     "safe_xmlrpc_loads",
     "SafeTransport",
     "SafeSafeTransport",
-    "XMLRPCServer",
-    "RequestInfo",
-    "DeferredResult",
 ]
 
 #: Largest XML-RPC body (request or response) accepted, in bytes.
@@ -146,7 +145,6 @@ def _unsafe_kind(exc: DefusedXmlException) -> str:
 
 def _expat_reason(exc: ExpatError) -> str:
     # Only expat's fixed message text and the position, never document content.
-    from xml.parsers.expat import ErrorString
     return "%s at line %s, column %s" % (ErrorString(exc.code), exc.lineno, exc.offset)
 
 
@@ -277,8 +275,3 @@ class SafeSafeTransport(_SafeTransportMixin, xmlrpc.client.SafeTransport):
                  context: Any = None) -> None:
         super().__init__(use_datetime, use_builtin_types, headers=headers, context=context)
         self._timeout = timeout
-
-
-# The server lives in its own module; it is part of this module's interface.
-from ._xmlrpc_server import DeferredResult, RequestInfo, XMLRPCServer  # noqa: E402
-

@@ -6,7 +6,8 @@ import xmlrpc.client
 import pytest
 
 from samp_compat.hub import SAMPHubServer
-from samp_compat.xmlrpc import SafeTransport, XMLRPCServer
+from samp_compat.standard_profile import XMLRPCServer
+from samp_compat.xmlrpc import SafeTransport
 
 WAIT = 10.0
 

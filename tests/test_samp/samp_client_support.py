@@ -71,11 +71,9 @@ def reference_hub(request, samp_env, monkeypatch):
 
 
 def _compat_hub(tmp_path, monkeypatch):
-    from samp_compat import hub as hub_mod
-
     lockfile = str(tmp_path / "compat.lock")
     monkeypatch.setenv("SAMP_HUB", "std-lockurl:file://" + lockfile)
-    hub = hub_mod.SAMPHubServer(web_profile=False, lockfile=lockfile, mode="single")
+    hub = samp_compat.SAMPHubServer(web_profile=False, lockfile=lockfile, mode="single")
     hub.start()
     return hub
 

@@ -4,6 +4,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import xmlrpc.client
 
 import pytest
@@ -361,3 +362,61 @@ def test_unregistered_client_ignores_callbacks_without_key(started_client):
     client.bind_receive_notification("x.y", rec, declare=False)
     assert client.receive_notification(None, "s", {"samp.mtype": "x.y"}) == ""
     assert rec.calls == []
+
+
+class PollingClient(SAMPClient):
+    """A subclass written like astropy's SAMPWebClient: its own __init__ and serving thread."""
+
+    def __init__(self, hub):
+        self._is_running = False
+        self._is_registered = False
+        self._metadata = {}
+        self._callable = True
+        self.client = None
+        self._public_id = None
+        self._private_key = None
+        self._hub_id = None
+        self._notification_bindings = {}
+        self._call_bindings = {"samp.app.ping": [self._ping, {}]}
+        self._response_bindings = {}
+        self.hub = hub
+        self.rounds = 0
+        self.wake = threading.Event()
+        self._thread = threading.Thread(target=self._serve_forever, name="PollingClient")
+
+    def _serve_forever(self):
+        while self.is_running:
+            self.rounds += 1
+            self.wake.wait(0.01)
+
+
+def test_start_runs_the_thread_a_subclass_made_around_its_serve_forever():
+    client = PollingClient(SAMPHubProxy())
+    client.start()
+    assert client.is_running and client._thread.is_alive()
+    client.stop()
+    assert not client.is_running and not client._thread.is_alive()
+    assert client.rounds > 0
+
+
+def test_start_serves_the_endpoint_through_the_thread_made_in_init():
+    client = SAMPClient(SAMPHubProxy())
+    assert client._thread.ident is None
+    client.start()
+    try:
+        assert client._thread.ident is not None
+        assert _post(client._xmlrpcAddr, xmlrpc.client.dumps((), "system.listMethods"))[0] == 200
+    finally:
+        client.stop()
+    assert not client._thread.is_alive()
+    with pytest.raises(OSError):
+        _post(client._xmlrpcAddr, xmlrpc.client.dumps((), "system.listMethods"), timeout=2)
+
+
+def test_a_stopped_client_cannot_start_again():
+    client = SAMPClient(SAMPHubProxy())
+    client.start()
+    client.stop()
+    with pytest.raises(SAMPClientError, match="create a new client"):
+        client.start()
+    assert not client.is_running

@@ -8,7 +8,7 @@ import pytest
 
 from samp_compat.errors import SAMPHubError, SAMPWarning
 from samp_compat.hub import SAMPHubServer
-from samp_compat.lockfile import read_lockfile
+from samp_compat.lockfile_helpers import read_lockfile
 
 from _hub_support import WAIT, hub_proxy, hub, make_client, make_hub, private_env  # noqa: F401
 
@@ -80,7 +80,7 @@ def test_metadata_is_declared_and_read(make_client):
     first, second = make_client(), make_client()
     assert first.hub.getMetadata(first.key, second.id) == {}
     second.hub.declareMetadata(second.key, {"samp.name": "two", "x.n": 3})
-    assert first.hub.getMetadata(first.key, second.id) == {"samp.name": "two", "x.n": "3"}
+    assert first.hub.getMetadata(first.key, second.id) == {"samp.name": "two", "x.n": 3}
 
 
 def test_hub_declares_its_own_metadata_and_subscriptions(make_client):
@@ -121,6 +121,10 @@ def test_get_mtype_subtypes_lists_wildcards_most_specific_first():
     assert SAMPHubServer.get_mtype_subtypes("x") == ["x", "*"]
 
 
+def test_get_mtype_subtypes_of_the_star_lists_it_twice_as_astropy():
+    assert SAMPHubServer.get_mtype_subtypes("*") == ["*", "*"]
+
+
 def test_properties_and_lockfile(make_hub, private_env):
     hub = make_hub(label="lab")
     assert hub.is_running and hub.id == hub.params["hub.id"]
@@ -154,13 +158,17 @@ def test_starting_twice_raises(hub):
         hub.start()
 
 
-def test_second_hub_on_a_live_lockfile_warns_and_runs_without_lockfile(make_hub, private_env):
+def test_second_hub_on_a_live_lockfile_warns_and_runs_without_lockfile(
+        make_hub, private_env, caplog):
+    caplog.set_level("INFO", logger="samp_compat.hub")
     path = str(private_env / "shared")
     first = make_hub(lockfile=path)
     other = SAMPHubServer(lockfile=path, web_profile=False)
-    with pytest.warns(SAMPWarning, match="Another SAMP Hub is already running. "
-                                         "Start-up process aborted."):
+    with pytest.warns(SAMPWarning, match=r"Another SAMP Hub is already running \(lockfile "
+                                         r".*shared\): no lockfile written"):
         other.start()
+    assert "Hub started without a lockfile" in caplog.text
+    assert "aborted" not in caplog.text
     try:
         assert other.is_running
         assert read_lockfile(path)["samp.secret"] == first.params["samp.secret"]

@@ -262,6 +262,96 @@ def test_unanswered_delivery_times_out_and_keeps_the_client(make_peer, pair, mon
     assert peer.wait(lambda: peer.requests[-1:] == [(2, "samp.client.receiveNotification")])
 
 
+def test_six_hung_clients_do_not_delay_a_healthy_one(make_peer, make_hub):
+    hub = make_hub()
+    sender = Registered(hub, None)
+    arrivals = []
+
+    def answer(number, method):
+        arrivals.append(time.monotonic())
+        return "answer"
+    healthy_peer = make_peer(answer)
+    receivers = [Registered(hub, make_peer(lambda number, method: "hang").url)
+                 for _ in range(6)]
+    receivers.append(Registered(hub, healthy_peer.url))
+    try:
+        sent = []
+        for _ in range(20):
+            sent.append(time.monotonic())
+            sender.hub.notifyAll(sender.key, MSG)
+        assert healthy_peer.wait(lambda: len(healthy_peer.requests) == 20)
+        assert max(got - out for out, got in zip(sent, arrivals)) < 2.0
+    finally:
+        for client in receivers + [sender]:
+            client.close()
+
+
+def test_calls_to_a_client_that_keeps_timing_out_get_error_responses(
+        make_peer, pair, monkeypatch):
+    monkeypatch.setattr(_hub_delivery, "DELIVERY_TIMEOUT", 0.3)
+    peer = make_peer(lambda number, method: "hang")
+    hub, caller, hung = pair(peer.url)
+    caller_peer = make_peer(lambda number, method: "answer")
+    caller.hub.setXmlrpcCallback(caller.key, caller_peer.url)
+    msg_ids = [caller.hub.call(caller.key, hung.id, "tag%d" % n, MSG) for n in range(3)]
+    assert caller_peer.wait(lambda: len(caller_peer.requests) == 3)
+    assert [method for _, method in caller_peer.requests] == ["samp.client.receiveResponse"] * 3
+    assert len(set(msg_ids)) == 3
+    start = time.monotonic()
+    response = caller.hub.callAndWait(caller.key, hung.id, MSG, "30")
+    assert response["samp.status"] == "samp.error"
+    assert hung.id in response["samp.error"]["samp.errortxt"]
+    assert time.monotonic() - start < 2.0
+    assert caller.registered(hung.id)
+
+
+def test_an_unresponsive_client_that_answers_again_gets_its_messages(
+        make_peer, pair, monkeypatch):
+    monkeypatch.setattr(_hub_delivery, "DELIVERY_TIMEOUT", 0.3)
+    peer = make_peer(lambda number, method: "hang" if number <= 2 else "answer")
+    hub, sender, receiver = pair(peer.url)
+    for _ in range(2):
+        sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: sorted(peer.hub_closed) == [1, 2])
+    assert hub._deliverer.drain(WAIT)
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: peer.requests[-1:] == [(3, "samp.client.receiveNotification")])
+    assert hub._deliverer.drain(WAIT)
+    sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: len([r for r in peer.requests if r[0] == 3]) == 2)
+
+
+def test_an_unresponsive_client_gets_one_delivery_at_a_time_and_other_calls_fail_at_once(
+        make_peer, pair, monkeypatch):
+    monkeypatch.setattr(_hub_delivery, "DELIVERY_TIMEOUT", 2.0)
+    peer = make_peer(lambda number, method: "hang")
+    hub, caller, hung = pair(peer.url)
+    responses = []
+    caller_peer = make_peer(lambda number, method: responses.append(time.monotonic()) or "answer")
+    caller.hub.setXmlrpcCallback(caller.key, caller_peer.url)
+    for _ in range(2):
+        caller.hub.notify(caller.key, hung.id, MSG)
+    assert hub._deliverer.drain(WAIT)  # both timed out: the client is unresponsive now
+    caller.hub.call(caller.key, hung.id, "probe", MSG)  # in flight for 2 s
+    assert peer.wait(lambda: len(peer.requests) == 3)
+    sent = time.monotonic()
+    caller.hub.call(caller.key, hung.id, "refused", MSG)
+    assert caller_peer.wait(lambda: len(caller_peer.requests) == 1)
+    assert responses[0] - sent < 1.0
+    assert len(peer.requests) == 3  # the refused call never reached the client
+
+
+def test_delivery_threads_end_when_their_client_is_idle(make_peer, pair, monkeypatch):
+    monkeypatch.setattr(_hub_delivery, "LANE_IDLE", 0.1)
+    peer = make_peer(lambda number, method: "answer")
+    hub, sender, receiver = pair(peer.url)
+    for _ in range(10):
+        sender.hub.notify(sender.key, receiver.id, MSG)
+    assert peer.wait(lambda: len(peer.requests) == 10)
+    assert wait_until(lambda: not [t for t in threading.enumerate()
+                                   if t.name.startswith("SAMPHubDelivery")])
+
+
 XXE_RESPONSES = response_payloads("file:///etc/hostname", "http://127.0.0.1:9/x.dtd")
 
 

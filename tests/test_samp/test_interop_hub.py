@@ -63,6 +63,31 @@ def connect(hub):
     gc.collect()
 
 
+@pytest.fixture(params=["astropy.samp", "pyvo.samp"])
+def connect_peer(request, hub):
+    """Like ``connect``, with clients of astropy.samp and of pyvo.samp in turn."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        samp = pytest.importorskip(request.param)
+    clients = []
+
+    def make(name="peer"):
+        client = samp.SAMPIntegratedClient(name=name)
+        client.connect()
+        clients.append(client)
+        return client
+    yield make
+    for client in clients:
+        if client.is_connected:
+            client.disconnect()
+    clients.clear()
+    gc.collect()
+
+
+VALUES = {"int": 1331, "float": 2.5, "true": True, "false": False, "text": "x",
+          "list": [1, 2.5, False, "y", [3]], "map": {"n": 7, "inner": {"b": True, "l": [0.5]}}}
+
+
 class Inbox:
     def __init__(self):
         self.items = []
@@ -226,3 +251,26 @@ def leave_web_client(web, hub):
     if key is not None:
         with hub_proxy("http://127.0.0.1:%d/" % hub._web_port) as proxy:
             proxy.samp.webhub.unregister(key)
+
+
+def test_values_pass_through_unchanged_between_peer_clients(connect_peer):
+    first, second = connect_peer("first"), connect_peer("second")
+    inbox = Inbox()
+    second.bind_receive_notification("test.msg", inbox.notification)
+
+    def on_call(private_key, sender_id, msg_id, mtype, params, extra):
+        second.reply(msg_id, {"samp.status": "samp.ok", "samp.result": params})
+    second.bind_receive_call("test.call", on_call)
+    first.notify(second.get_public_id(), {"samp.mtype": "test.msg", "samp.params": VALUES})
+    assert inbox.wait()[0][3] == VALUES
+    response = first.call_and_wait(second.get_public_id(),
+                                   {"samp.mtype": "test.call", "samp.params": VALUES}, "5")
+    assert response["samp.result"] == VALUES
+    assert type(response["samp.result"]["true"]) is bool
+
+
+def test_metadata_values_pass_through_unchanged(connect_peer):
+    first, second = connect_peer("first"), connect_peer("second")
+    first.declare_metadata({"x.count": 3, "x.flags": [True, 1.5]})
+    metadata = second.get_metadata(first.get_public_id())
+    assert (metadata["x.count"], metadata["x.flags"]) == (3, [True, 1.5])

@@ -5,9 +5,9 @@ import warnings
 
 import pytest
 
-from samp_compat import lockfile
+from samp_compat import lockfile_helpers as lockfile
 from samp_compat.errors import SAMPHubError, SAMPWarning
-from samp_compat.xmlrpc import XMLRPCServer
+from samp_compat.standard_profile import XMLRPCServer
 
 PARAMS = {"samp.secret": "s3cret", "samp.hub.xmlrpc.url": "http://127.0.0.1:1/",
           "samp.profile.version": "1.3"}

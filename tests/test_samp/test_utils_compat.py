@@ -8,8 +8,8 @@ import pytest
 import samp_compat
 from samp_compat import SAMPMsgReplierWrapper, SAMPProxyError, SAMPXXEServerProxy
 from samp_compat.utils import (
-    ServerProxyPool, _mtype_subtypes, get_num_args, get_safe_parser, internet_on)
-from samp_compat.xmlrpc import XMLRPCServer
+    ServerProxyPool, get_num_args, get_safe_parser, internet_on)
+from samp_compat.standard_profile import XMLRPCServer
 
 from _xxe_payloads import response_payloads
 
@@ -43,10 +43,6 @@ def test_get_safe_parser_parses_plain_and_refuses_dtd():
     with pytest.raises(Exception):
         parser.feed(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "v">]><methodResponse/>')
         parser.close()
-
-
-def test_mtype_subtypes_most_specific_first():
-    assert _mtype_subtypes("samp.app.ping") == ["samp.app.ping", "samp.app.*", "samp.*", "*"]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import xmlrpc.client
 import pytest
 
 from samp_compat import SAMPXXEServerProxy
-from samp_compat.xmlrpc import XMLRPCServer
+from samp_compat.standard_profile import XMLRPCServer
 
 OK_BODY = xmlrpc.client.dumps(("pong",), methodresponse=True).encode()
 

@@ -218,19 +218,109 @@ def test_web_client_call_and_wait_to_standard_client(web_hub):
         receiver.close()
 
 
-def test_translator_serves_files_only_to_registered_web_clients(web_hub, tmp_path):
-    data = tmp_path / "table.xml"
-    data.write_bytes(b"<VOTABLE/>")
-    with web_proxy(web_hub) as proxy:
-        reg = proxy.samp.webhub.register({"samp.name": "w"})
-        path = reg["samp.url-translator"].split(str(web_hub._web_port), 1)[1]
-        status, _, body = request(web_hub, "GET", path + data.as_uri())
-        assert (status, body) == (200, b"<VOTABLE/>")
-        status, _, _ = request(web_hub, "GET", "/translator/not-a-key?ref=" + data.as_uri())
-        assert status == 404
-        proxy.samp.webhub.unregister(reg["samp.private-key"])
-        status, _, _ = request(web_hub, "GET", path + data.as_uri())
-        assert status == 404
+class WebClient:
+    """A registered web client that takes reverse callbacks, with its translator path."""
+
+    def __init__(self, hub):
+        self.proxy = web_proxy(hub)
+        reg = self.proxy.samp.webhub.register({"samp.name": "w"})
+        self.key, self.id = reg["samp.private-key"], reg["samp.self-id"]
+        self.translator = reg["samp.url-translator"].split(str(hub._web_port), 1)[1]
+        self.proxy.samp.webhub.declareSubscriptions(self.key, {"test.msg": {}})
+        self.proxy.samp.webhub.allowReverseCallbacks(self.key, "1")
+
+    def pull(self, count):
+        items = []
+        deadline = time.monotonic() + WAIT
+        while len(items) < count and time.monotonic() < deadline:
+            items += self.proxy.samp.webhub.pullCallbacks(self.key, "1")
+        return items
+
+    def close(self):
+        try:
+            self.proxy.samp.webhub.unregister(self.key)
+        finally:
+            self.proxy("close")()
+
+
+@pytest.fixture
+def web_client(web_hub):
+    client = WebClient(web_hub)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def local_files(tmp_path):
+    files = {}
+    for name in ("sent.xml", "other.xml"):
+        path = tmp_path / name
+        path.write_bytes(b"<VOTABLE name='%s'/>" % name.encode())
+        files[name] = path.as_uri()
+    return files
+
+
+def test_translator_serves_a_url_delivered_to_the_web_client(web_hub, web_client, local_files):
+    sender = RawClient(web_hub)
+    try:
+        sender.hub.notify(sender.key, web_client.id, {
+            "samp.mtype": "test.msg", "samp.params": {"url": local_files["sent.xml"]}})
+        assert web_client.pull(1)
+        status, _, body = request(web_hub, "GET", web_client.translator + local_files["sent.xml"])
+        assert (status, body) == (200, b"<VOTABLE name='sent.xml'/>")
+    finally:
+        sender.close()
+
+
+def test_translator_refuses_a_url_no_message_to_the_web_client_mentioned(
+        web_hub, web_client, local_files):
+    sender = RawClient(web_hub)
+    try:
+        sender.hub.notify(sender.key, web_client.id, {
+            "samp.mtype": "test.msg", "samp.params": {"url": local_files["sent.xml"]}})
+        assert web_client.pull(1)
+        status, _, body = request(web_hub, "GET", web_client.translator + local_files["other.xml"])
+        assert status == 403 and b"VOTABLE" not in body
+    finally:
+        sender.close()
+
+
+def test_translator_refuses_a_url_delivered_to_another_web_client(web_hub, local_files):
+    first, second = WebClient(web_hub), WebClient(web_hub)
+    sender = RawClient(web_hub)
+    try:
+        sender.hub.notify(sender.key, first.id, {
+            "samp.mtype": "test.msg", "samp.params": {"url": local_files["sent.xml"]}})
+        assert first.pull(1)
+        status, _, _ = request(web_hub, "GET", second.translator + local_files["sent.xml"])
+        assert status == 403
+    finally:
+        sender.close()
+        first.close()
+        second.close()
+
+
+def test_translator_refuses_a_local_url_the_web_client_sent_itself(web_hub, local_files):
+    echo = WebClient(web_hub)
+    attacker = WebClient(web_hub)
+    try:
+        attacker.proxy.samp.webhub.notify(attacker.key, echo.id, {
+            "samp.mtype": "test.msg", "samp.params": {"url": local_files["other.xml"]}})
+        assert echo.pull(1)
+        status, _, _ = request(web_hub, "GET", echo.translator + local_files["other.xml"])
+        assert status == 403
+    finally:
+        echo.close()
+        attacker.close()
+
+
+def test_translator_answers_404_for_an_unknown_or_departed_client(web_hub, local_files):
+    client = WebClient(web_hub)
+    status, _, _ = request(web_hub, "GET", "/translator/not-a-key?ref=" + local_files["sent.xml"])
+    assert status == 404
+    client.close()
+    status, _, _ = request(web_hub, "GET", client.translator + local_files["sent.xml"])
+    assert status == 404
 
 
 def test_busy_web_port_runs_without_web_profile(make_hub):
@@ -245,7 +335,7 @@ def test_busy_web_port_runs_without_web_profile(make_hub):
 
 
 def test_requests_from_a_non_local_address_are_refused(web_hub):
-    from samp_compat.xmlrpc import RequestInfo
+    from samp_compat.standard_profile import RequestInfo
     info = RequestInfo(("192.0.2.7", 5000), {}, "/")
     with pytest.raises(xmlrpc.client.Fault) as fault:
         web_hub._web._dispatch("samp.webhub.register", ({"samp.name": "x"},), info)

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from samp_compat import _http
-from samp_compat.xmlrpc import SafeSafeTransport, XMLRPCServer
+from samp_compat.standard_profile import XMLRPCServer
+from samp_compat.xmlrpc import SafeSafeTransport
 
 WAIT = 10.0
 

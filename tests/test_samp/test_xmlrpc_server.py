@@ -7,8 +7,8 @@ import xmlrpc.client
 
 import pytest
 
-from samp_compat.xmlrpc import (DeferredResult, SafeTransport, UnsafeXMLError, XMLRPCServer,
-                                safe_xmlrpc_loads)
+from samp_compat.standard_profile import DeferredResult, XMLRPCServer
+from samp_compat.xmlrpc import SafeTransport, UnsafeXMLError, safe_xmlrpc_loads
 
 from _xxe_payloads import INTERNAL_MARK, SECRET_MARK, request_payloads, response_payloads
 
