@@ -6,15 +6,10 @@ from typing import Any, Callable, List, Optional, Tuple
 from ._connection import ClientConnection
 from .core import (MS_TO_SEC_FAC, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, FailReply, Message,
                    ProtocolFlags)
+from ._text import to_str
 from .sampling import SampleNone, SampleStrategy, format_inform_v4, format_inform_v5
 
 _BULK_SEPARATOR = b","
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
 
 
 def construct_name_filter(pattern: Optional[str]) -> Tuple[bool, Callable[[str], bool]]:
@@ -46,7 +41,7 @@ class SensorRequestsMixin:
     ``?sensor-sampling-clear`` (mixed into :class:`~katcp_compat.server.DeviceServer`)."""
 
     def _sorted_sensors(self, msg: Message) -> Tuple[bool, List[Tuple[str, Any]]]:
-        pattern = _text(msg.arguments[0]) if msg.arguments else None
+        pattern = to_str(msg.arguments[0], "replace") if msg.arguments else None
         exact, name_filter = construct_name_filter(pattern)
         with self._state_lock:
             items = sorted(self._sensors.items())
@@ -217,7 +212,7 @@ class SensorRequestsMixin:
     def _sensor_sampling(self, req: Any, msg: Message) -> Message:
         if not msg.arguments:
             raise FailReply("No sensor name given.")
-        name = _text(msg.arguments[0])
+        name = to_str(msg.arguments[0], "replace")
         sensor = self._sensors.get(name)
         if sensor is None:
             raise FailReply("Unknown sensor name: %s." % name)
@@ -227,15 +222,15 @@ class SensorRequestsMixin:
             strategy = msg.arguments[1]
             params = list(msg.arguments[2:])
             if strategy not in SampleStrategy.SAMPLING_LOOKUP_REV:
-                raise FailReply("Unknown strategy name: %s." % _text(strategy))
+                raise FailReply("Unknown strategy name: %s." % to_str(strategy, "replace"))
             if not self.PROTOCOL_INFO.strategy_allowed(strategy):
                 raise FailReply("Strategy %s not allowed for version %d of katcp"
-                                % (_text(strategy), major))
+                                % (to_str(strategy, "replace"), major))
             if major < SEC_TS_KATCP_MAJOR and strategy == b"period" and params:
                 params = [float(params[0]) * MS_TO_SEC_FAC] + params[1:]
             try:
                 new = SampleStrategy.get_strategy(strategy, self._inform_callback(client), sensor,
-                                                  *params, reactor=self._reactor)
+                                                  *params, reactor=self._timers())
             except ValueError as exc:
                 raise FailReply(str(exc))
             self._install_strategy(client, sensor, new)
@@ -243,14 +238,14 @@ class SensorRequestsMixin:
             current = self._strategies.get(client, {}).get(sensor)
         if current is None:
             current = SampleStrategy.get_strategy(b"none", lambda *a: None, sensor,
-                                                  reactor=self._reactor)
+                                                  reactor=self._timers())
         strategy, params = current.get_sampling_formatted()
         if major < SEC_TS_KATCP_MAJOR and strategy == b"period" and params:
             params = [int(float(params[0]) * SEC_TO_MS_FAC)] + list(params[1:])
         return req.make_reply("ok", name, strategy, *params)
 
     def _bulk_sensor_sampling(self, req: Any, msg: Message) -> Message:
-        names = _text(msg.arguments[0]).split(",")
+        names = to_str(msg.arguments[0], "replace").split(",")
         if len(msg.arguments) <= 1:
             raise FailReply("Cannot query multiple sensors.")
         strategy = msg.arguments[1]
@@ -265,12 +260,13 @@ class SensorRequestsMixin:
                 for name in names:
                     requested[name] = SampleStrategy.get_strategy(
                         strategy, self._inform_callback(client), self._sensors[name], *params,
-                        reactor=self._reactor)
+                        reactor=self._timers())
         except Exception as exc:
             raise FailReply("Invalid strategy requested: %s." % exc)
         if not requested:
             raise FailReply("Invalid request: names %r, strategy %r, params %r."
-                            % (names, _text(strategy), [_text(p) for p in params]))
+                            % (names, to_str(strategy, "replace"),
+                               [to_str(p, "replace") for p in params]))
         for name in names:
             self._install_strategy(client, self._sensors[name], requested[name])
         strategy_name, strategy_params = requested[names[-1]].get_sampling_formatted()

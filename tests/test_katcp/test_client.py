@@ -130,8 +130,8 @@ def test_callback_request_with_user_data(client):
 def test_callback_request_runs_callbacks_on_the_io_thread(client):
     threads = queue.Queue()
     client.callback_request(Message.request("watchdog"),
-                            reply_cb=lambda msg: threads.put(threading.current_thread()))
-    assert threads.get(timeout=WAIT) is client._loop.thread
+                            reply_cb=lambda msg: threads.put(threading.get_ident()))
+    assert threads.get(timeout=WAIT) == client.ioloop_thread_id
 
 
 def test_callback_request_timeout(client):
@@ -257,7 +257,7 @@ def test_until_futures(server):
         assert c.is_connected()
     finally:
         c.stop(WAIT)
-    assert c.until_stopped().result(WAIT) is None
+    assert c.until_stopped().result(WAIT) is True  # as katcp's AsyncEvent.until_set
 
 
 def test_request_check_raises_on_failure(client):
@@ -295,8 +295,8 @@ def test_addresses_and_aliases(client, server):
 
 def test_ioloop_add_callback_runs_on_the_io_thread(client):
     ran = queue.Queue()
-    client.ioloop.add_callback(lambda: ran.put(threading.current_thread()))
-    assert ran.get(timeout=WAIT) is client._loop.thread
+    client.ioloop.add_callback(lambda: ran.put(threading.get_ident()))
+    assert ran.get(timeout=WAIT) == client.ioloop_thread_id
 
 
 def test_client_stop_from_an_inform_handler(server):
