@@ -205,7 +205,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             raise RuntimeError("Server already started")
         if daemon is not None:
             self._daemon = bool(daemon)
-        io = ServerIO(self._client_connected, self._client_message, self._client_closed,
+        io = ServerIO(self._make_connection, self._client_connected, self._client_message,
+                      self._client_closed,
                       self.MAX_MSG_SIZE, self.MAX_WRITE_BUFFER_SIZE, self.KEEPALIVE, self._logger)
         io.bind(self._bindaddr[0], self._bindaddr[1], self.BACKLOG, excepthook, self._daemon)
         self._io = io
@@ -329,17 +330,18 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             handler.join(_remaining(deadline))
 
     # ------------------------------------------------------------------ I/O thread
-    def _client_connected(self, client: ServedClient, sock: socket.socket,
-                          address: str) -> ClientConnection:
+    def _make_connection(self, client: ServedClient, sock: socket.socket,
+                         address: str) -> ClientConnection:
         disconnect, mass_inform = self._connection_callables
-        conn = self.client_connection_factory(client.stream.write, address, disconnect,
+        return self.client_connection_factory(client.stream.write, address, disconnect,
                                               mass_inform, sock)
+
+    def _client_connected(self, client: ServedClient) -> None:
         client.queued += 1
         if getattr(type(self).on_client_connect, "_non_blocking", False):
-            self._connected(client, conn)  # a hook known not to block: no thread hop
+            self._connected(client)  # a hook known not to block: no thread hop
         else:
-            self._handler.call(self._connected, client, conn)  # type: ignore[union-attr]
-        return conn
+            self._handler.call(self._connected, client)  # type: ignore[union-attr]
 
     def _client_message(self, client: ServedClient, msg: Any) -> None:
         conn = client.connection
@@ -368,14 +370,15 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             self._handler.call(self._lost_client, client, close_reason(error))  # type: ignore
 
     # ------------------------------------------------------------------ handler thread
-    def _connected(self, client: ServedClient, conn: ClientConnection) -> None:
+    def _connected(self, client: ServedClient) -> None:
         try:
             if not client.stream.closed:
-                self._call_connect_hook(client, conn)
+                self._call_connect_hook(client)
         finally:
             client.handled += 1
 
-    def _call_connect_hook(self, client: ServedClient, conn: ClientConnection) -> None:
+    def _call_connect_hook(self, client: ServedClient) -> None:
+        conn = client.connection
         try:
             self.on_client_connect(conn)
         except Exception:

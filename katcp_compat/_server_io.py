@@ -79,9 +79,12 @@ class ServerIO:
 
     Parameters
     ----------
+    make_connection : callable
+        ``make_connection(client: ServedClient, sock, address_text)`` returns
+        the client's :class:`ClientConnection`; loop thread.
     on_connect : callable
-        ``on_connect(client: ServedClient, sock, address_text)`` returns the
-        client's :class:`ClientConnection`; loop thread.
+        ``on_connect(client)`` once the client is among :meth:`clients` and
+        read from; loop thread.
     on_message : callable
         ``on_message(client, message)`` for each Message or BadLine; loop thread.
     on_close : callable
@@ -96,11 +99,14 @@ class ServerIO:
     logger : logging.Logger
     """
 
-    def __init__(self, on_connect: Callable[[ServedClient, socket.socket, str], ClientConnection],
+    def __init__(self,
+                 make_connection: Callable[[ServedClient, socket.socket, str], ClientConnection],
+                 on_connect: Callable[[ServedClient], None],
                  on_message: Callable[[ServedClient, Any], None],
                  on_close: Callable[[ServedClient, Optional[BaseException]], None],
                  max_line: int, max_output: int, keepalive: Tuple[int, int, int],
                  logger: logging.Logger) -> None:
+        self._make_connection = make_connection
         self._on_connect = on_connect
         self._on_message = on_message
         self._on_close = on_close
@@ -193,10 +199,11 @@ class ServerIO:
                         client.closed, max_output=self._max_output,
                         on_overflow=self._drop_slow_client, name=address_text)
         client.stream = stream
-        client.connection = self._on_connect(client, sock, address_text)
+        client.connection = self._make_connection(client, sock, address_text)
         with self._lock:
             self._clients[stream] = client
         stream.start()
+        self._on_connect(client)
 
     def _closed(self, client: ServedClient, error: Optional[BaseException]) -> None:
         with self._lock:

@@ -175,6 +175,9 @@ def test_flooding_client_is_paused_then_served_in_full():
 
     class Slow(ExampleDevice):
         MAX_QUEUED_PER_CLIENT = 10
+        # The replies (1 MiB each) may pile up while this test reads them; the
+        # bound of a client's unsent output is not what is tested here.
+        MAX_WRITE_BUFFER_SIZE = 1 << 30
 
         def request_gate(self, req, msg):
             """Block until released."""
