@@ -524,8 +524,3 @@ class Regex(Str):
         if not self._compiled.match(value):
             raise ValueError("Value '%s' does not match regex '%s' with flags '%s'."
                              % (value, self._pattern, self._flags))
-
-
-for _cls in (KatcpType, Int, Float, Bool, Str, Discrete, DiscreteMulti, Lru, Address, Timestamp,
-             TimestampOrNow, StrictTimestamp, Struct, Regex):
-    _cls.__module__ = "katcp_compat.kattypes"

@@ -1,14 +1,14 @@
-"""DeviceServerBase: the life cycle of a device server and the dispatch of client messages.
+"""DeviceServerBase: a device server's life cycle and the dispatch of client messages.
 
-Threads: one selector loop (``katcp-server-io``, a
-:class:`~katcp_compat._server_io.ServerIO`) owns the listening socket and every
-client socket and decodes lines into messages. Messages, connects and
-disconnects go in order to one handler thread (``katcp-server-handler``), so a
-request handler may block without stalling I/O for other clients; a few
-built-in requests that never block are answered on the loop thread when
-nothing of that client is queued. Replies and informs are written from
-whichever thread produces them. Sampling strategies and timeouts run on the
-loop's timers: a server runs these two threads and no other.
+Threads (see :class:`~katcp_compat._server_threads.ServerThreads`): one selector
+loop (``katcp-server-io``) owns the listening socket and every client socket and
+decodes lines into messages. Messages, connects and disconnects go in order to
+one handler thread (``katcp-server-handler``), so a request handler may block
+without stalling I/O for other clients; a few built-in requests that never
+block are answered on the loop thread when nothing of that client is queued.
+Replies and informs are written from whichever thread produces them. Sampling
+strategies and timeouts run on the loop's timers: a server runs these two
+threads and no other.
 """
 
 import concurrent.futures
@@ -21,10 +21,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._codec import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE
 from ._connection import ClientConnection, ClientRequestConnection
-from ._handler_thread import HandlerThread
 from ._ioloop import IOLoopStub
-from ._line_decoder import BadLine
-from ._server_io import ServedClient, ServerIO, close_reason
+from ._server_threads import SHUTDOWN_REASON, ServerThreads
 from ._text import format_traceback
 from .core import (SEC_TS_KATCP_MAJOR, AsyncReply, DeviceServerMetaclass, FailReply, Message,
                    ProtocolFlags)
@@ -32,11 +30,6 @@ from .core import (SEC_TS_KATCP_MAJOR, AsyncReply, DeviceServerMetaclass, FailRe
 __all__ = ["DeviceServerBase", "SHUTDOWN_REASON"]
 
 log = logging.getLogger("katcp_compat.server")
-
-#: Reason given to clients when the server stops.
-SHUTDOWN_REASON = "Device server shutting down."
-#: Share of ``stop``'s timeout given to the handler thread to say goodbye itself.
-_GOODBYE_SHARE = 0.5
 
 
 class DeviceServerBase(metaclass=DeviceServerMetaclass):
@@ -89,14 +82,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         self._tb_limit = tb_limit
         self._logger = logger
         self._daemon = True
-        self._io: Optional[ServerIO] = None
-        self._handler: Optional[HandlerThread] = None
+        self._threads: Optional[ServerThreads] = None
         self._running = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
-        self._stop_lock = threading.Lock()
         self._ioloop_stub: Optional[IOLoopStub] = None
-        self._inline_handlers: Dict[str, Callable[..., Any]] = {}
 
     # ------------------------------------------------------------------ properties
     @property
@@ -111,8 +101,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         Legacy: 0.5 had no :attr:`bind_address`; its users found an
         ephemeral port with ``server._sock.getsockname()``.
         """
-        io = self._io
-        return io.listening_socket if io is not None else None
+        threads = self._threads
+        return threads.io.listening_socket if threads is not None else None
 
     @property
     def bind_address_string(self) -> str:
@@ -126,8 +116,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
     def _timers(self) -> Any:
         """The timer source of sampling strategies: the I/O loop (None before start)."""
-        io = self._io
-        return io.loop if io is not None else None
+        threads = self._threads
+        return threads.io.loop if threads is not None else None
 
     # ------------------------------------------------------------------ 0.9 no-ops
     def setDaemon(self, daemonic: bool) -> None:
@@ -167,11 +157,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         timeout : float, optional
             Seconds to wait.
         """
-        handler = self._handler
-        if not self._running.is_set() or handler is None:
+        threads = self._threads
+        if not self._running.is_set() or threads is None:
             return
         done = threading.Event()
-        handler.call(done.set)
+        threads.call_on_handler(done.set)
         done.wait(timeout)
 
     # ------------------------------------------------------------------ life cycle
@@ -205,21 +195,13 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             raise RuntimeError("Server already started")
         if daemon is not None:
             self._daemon = bool(daemon)
-        io = ServerIO(self._make_connection, self._client_connected, self._client_message,
-                      self._client_closed,
-                      self.MAX_MSG_SIZE, self.MAX_WRITE_BUFFER_SIZE, self.KEEPALIVE, self._logger)
-        io.bind(self._bindaddr[0], self._bindaddr[1], self.BACKLOG, excepthook, self._daemon)
-        self._io = io
-        self._bindaddr = io.address
-        self._ioloop_stub = IOLoopStub(io.loop)  # type: ignore[arg-type]
-        self._stopped.clear()
-        self._inline_handlers = self._find_inline_handlers()
-        # Made once: every client's connection shares them.
-        self._connection_callables = (self._disconnect_client, self.mass_inform)
-        self._handler = HandlerThread(self._handler_stop, self._logger, excepthook, self._daemon)
-        self._handler.start()
-        io.start()
-        io.loop.call_soon(self._running.set)  # type: ignore[union-attr]
+        threads = ServerThreads(self, self._find_inline_handlers(), self._running, self._stopped,
+                                self._logger, self._tb_limit, excepthook, self._daemon)
+        self._bindaddr = threads.bind(self._bindaddr[0], self._bindaddr[1], self.BACKLOG)
+        # In place before any client is accepted: hooks and handlers use them.
+        self._threads = threads
+        self._ioloop_stub = IOLoopStub(threads.io.loop)  # type: ignore[arg-type]
+        threads.start()
         if timeout:
             return self._running.wait(timeout)
         return None
@@ -276,42 +258,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             True if every server thread has ended (or the call came from a
             server thread, which ends right after).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._stop_lock:
-            io, handler = self._io, self._handler
-            if io is None or handler is None:
-                return True
-            was_running = self._running.is_set()
-            self._running.clear()
-        loop = io.loop
-        if was_running:
-            if handler.is_current():
-                self._disconnect_all_for_stop()
-            else:
-                handler.request_stop()
-                if not handler.join(_remaining(deadline, _GOODBYE_SHARE)):
-                    # A handler is busy: say goodbye without the device hooks.
-                    self._disconnect_all_for_stop(hooks=False)
-            loop.call_soon(io.close_all)  # type: ignore[union-attr]
-        io.stop(_remaining(deadline))  # from the loop thread: ends after this callback
-        handler.request_stop()
-        handler.join(_remaining(deadline))
-        done = not loop.is_running() and not handler.thread.is_alive()  # type: ignore[union-attr]
-        if handler.is_current() or loop.in_loop_thread():  # type: ignore[union-attr]
-            done = True  # the calling thread ends as soon as it returns
-        if done:
-            self._stopped.set()
-        return done
-
-    def _handler_stop(self) -> bool:
-        """A stop request reached the handler thread: say goodbye unless still running."""
-        io = self._io
-        if io is None or self._running.is_set():
-            return False  # stale: the server was started again
-        self._disconnect_all_for_stop()
-        if not io.loop.is_running():  # type: ignore[union-attr]
-            self._stopped.set()  # stop() gave up waiting for a busy handler
-        return True
+        threads = self._threads
+        return threads is None or threads.stop(timeout)
 
     def join(self, timeout: Optional[float] = None) -> None:
         """Wait for the server threads to end.
@@ -321,127 +269,9 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         timeout : float, optional
             Seconds to wait.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        io, handler = self._io, self._handler
-        loop_thread = io.loop.thread if io is not None and io.loop is not None else None
-        if loop_thread is not None and loop_thread is not threading.current_thread():
-            loop_thread.join(_remaining(deadline))
-        if handler is not None:
-            handler.join(_remaining(deadline))
-
-    # ------------------------------------------------------------------ I/O thread
-    def _make_connection(self, client: ServedClient, sock: socket.socket,
-                         address: str) -> ClientConnection:
-        disconnect, mass_inform = self._connection_callables
-        return self.client_connection_factory(client.stream.write, address, disconnect,
-                                              mass_inform, sock)
-
-    def _client_connected(self, client: ServedClient) -> None:
-        client.queued += 1
-        if getattr(type(self).on_client_connect, "_non_blocking", False):
-            self._connected(client)  # a hook known not to block: no thread hop
-        else:
-            self._handler.call(self._connected, client)  # type: ignore[union-attr]
-
-    def _client_message(self, client: ServedClient, msg: Any) -> None:
-        conn = client.connection
-        if msg.__class__ is BadLine:
-            reason = format_traceback((type(msg.error), msg.error, msg.error.__traceback__),
-                                      self._tb_limit)
-            self._logger.error("BAD COMMAND: %s in line %r", reason, msg.line[:200])
-            conn.inform(self.create_log_inform("error", reason, "root"))
-            return
-        if (msg.mtype == Message.REQUEST and client.queued == client.handled
-                and msg.name in self._inline_handlers):
-            # A built-in, non-blocking request with nothing of this client
-            # ahead of it: answer on the I/O thread, saving a thread hop.
-            self.handle_request(conn, msg)
-            return
-        client.queued += 1
-        if client.queued - client.handled >= self.MAX_QUEUED_PER_CLIENT:
-            # Back-pressure: read no more from this client until the handler
-            # thread catches up (paused before queueing, so the handler sees
-            # the pause when it takes this message).
-            client.stream.pause_reading()
-        self._handler.put((self._dispatch_message, (client, msg)))  # type: ignore[union-attr]
-
-    def _client_closed(self, client: ServedClient, error: Optional[BaseException]) -> None:
-        if self._running.is_set():
-            self._handler.call(self._lost_client, client, close_reason(error))  # type: ignore
-
-    # ------------------------------------------------------------------ handler thread
-    def _connected(self, client: ServedClient) -> None:
-        try:
-            if not client.stream.closed:
-                self._call_connect_hook(client)
-        finally:
-            client.handled += 1
-
-    def _call_connect_hook(self, client: ServedClient) -> None:
-        conn = client.connection
-        try:
-            self.on_client_connect(conn)
-        except Exception:
-            reason = format_traceback(sys.exc_info(), self._tb_limit)
-            self._logger.error("Device error initialising connection %s", reason)
-            conn.inform(Message.inform("log", "Device error initialising connection " + reason))
-            client.stream.close_after_flush()
-
-    def _dispatch_message(self, client: ServedClient, msg: Message) -> None:
-        stream = client.stream
-        try:
-            if not stream.closed:
-                self.on_message(client.connection, msg)
-        except Exception:
-            self._logger.exception("Error handling message %s", msg)
-        finally:
-            client.handled += 1
-            if (stream.paused and not client.resume_pending
-                    and client.queued - client.handled <= self.MAX_QUEUED_PER_CLIENT // 2):
-                client.resume_pending = True
-                self._io.loop.call_soon(self._resume_client, client)  # type: ignore[union-attr]
-
-    @staticmethod
-    def _resume_client(client: ServedClient) -> None:
-        client.resume_pending = False
-        client.stream.resume_reading()
-
-    def _lost_client(self, client: ServedClient, reason: str) -> None:
-        self._call_disconnect_hook(client.connection, reason, False)
-
-    def _call_disconnect_hook(self, conn: ClientConnection, reason: str, valid: bool) -> None:
-        if conn.client_disconnect_called:
-            return
-        conn.on_client_disconnect_was_called()
-        try:
-            self.on_client_disconnect(conn, reason, valid)
-        except Exception:
-            self._logger.exception("on_client_disconnect failed for %s", conn.address)
-
-    def _disconnect_client(self, conn: ClientConnection, reason: str) -> None:
-        """Close one client's connection after its disconnect hook; any thread."""
-        io = self._io
-        client = next((c for c in io.clients() if c.connection is conn), None) if io else None
-
-        def disconnect() -> None:
-            self._call_disconnect_hook(conn, reason, client is not None
-                                       and not client.stream.closed)
-            if client is not None:
-                client.stream.close_after_flush()
-        handler = self._handler
-        if handler is None or handler.is_current():
-            disconnect()
-        else:
-            handler.call(disconnect)
-
-    def _disconnect_all_for_stop(self, hooks: bool = True) -> None:
-        io = self._io
-        for client in io.clients() if io is not None else []:
-            conn = client.connection
-            if hooks:
-                self._call_disconnect_hook(conn, SHUTDOWN_REASON, not client.stream.closed)
-            elif not conn.client_disconnect_called:
-                conn.inform(Message.inform("disconnect", SHUTDOWN_REASON))
+        threads = self._threads
+        if threads is not None:
+            threads.join(timeout)
 
     # ------------------------------------------------------------------ dispatch
     def on_message(self, client_conn: ClientConnection, msg: Message) -> None:
@@ -634,9 +464,9 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             An inform.
         """
         assert msg.mtype == Message.INFORM
-        io = self._io
-        if io is not None:
-            io.write_all(bytes(msg) + b"\n")
+        threads = self._threads
+        if threads is not None:
+            threads.io.write_all(bytes(msg) + b"\n")
 
     def create_log_inform(self, level_name: str, msg: str, name: str,
                           timestamp: Optional[float] = None) -> Message:
@@ -696,14 +526,14 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         -------
         sockets : list of socket.socket
         """
-        io = self._io
-        return [client.stream.sock for client in io.clients()] if io is not None else []
+        threads = self._threads
+        return [client.stream.sock for client in threads.clients()] if threads is not None else []
 
     def _conn_for_sock(self, sock: Any) -> Optional[ClientConnection]:
         if isinstance(sock, ClientConnection):
             return sock
-        io = self._io
-        for client in io.clients() if io is not None else []:
+        threads = self._threads
+        for client in threads.clients() if threads is not None else []:
             if client.stream.sock is sock:
                 return client.connection
         return None
@@ -770,10 +600,3 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         conn = self._conn_for_sock(sock)
         if conn is not None:
             conn.reply_inform(inform, orig_req)
-
-
-def _remaining(deadline: Optional[float], share: float = 1.0) -> Optional[float]:
-    """``share`` of the seconds left until ``deadline`` (None: no limit)."""
-    if deadline is None:
-        return None
-    return max(0.0, (deadline - time.monotonic()) * share)
