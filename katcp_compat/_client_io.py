@@ -74,6 +74,7 @@ class ClientIO:
         self.loop: Optional[SelectorLoop] = None
         self._connector: Optional[Connector] = None
         self._stream: Optional[Stream] = None
+        self._stopping = False
         self.running = AsyncEvent(self)
         self.stopped = AsyncEvent(self)
         self.stopped.set()
@@ -128,14 +129,16 @@ class ClientIO:
         loop.call_soon(self._install)
 
     def _install(self) -> None:
-        self.running.set()
-        self._connector.start()  # type: ignore[union-attr]
+        if not self._stopping:  # stop() may come before the loop has begun
+            self.running.set()
+            self._connector.start()  # type: ignore[union-attr]
 
     def stop(self, timeout: Optional[float]) -> None:
         """Close the connection and end the loop thread (see ``DeviceClient.stop``)."""
         loop = self.loop
         if loop is None:
             raise RuntimeError("Call start() before stop()")
+        self._stopping = True
         self.running.clear()
         loop.call_soon(self._teardown)
         if not loop.in_loop_thread():
