@@ -86,10 +86,10 @@ class ClientConnection:
     def _send(self, msg: Message) -> bool:
         return self._write(bytes(msg) + b"\n", False)
 
-    def _inform_deferred(self, msg: Message) -> bool:
-        """Queue an asynchronous inform for the I/O thread to send (bursts
-        of them then leave in a few large writes)."""
-        return self._write(bytes(msg) + b"\n", True)
+    def _write_deferred(self, line: bytes) -> bool:
+        """Queue a ready-made line (with its end-of-line) for the I/O thread to
+        send (bursts of them then leave in a few large writes)."""
+        return self._write(line, True)
 
     def _send_many(self, msgs: List[Message]) -> bool:
         """Send several messages with one write."""

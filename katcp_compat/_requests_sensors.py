@@ -3,13 +3,25 @@
 import re
 from typing import Any, Callable, List, Optional, Tuple
 
+from ._codec import escape_argument
 from ._connection import ClientConnection
 from .core import (MS_TO_SEC_FAC, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, FailReply, Message,
                    ProtocolFlags)
 from ._text import to_str
-from .sampling import SampleNone, SampleStrategy, format_inform_v4, format_inform_v5
+from .sampling import SampleNone, SampleStrategy
 
 _BULK_SEPARATOR = b","
+_SENSOR_STATUS = b"#sensor-status "
+
+
+def _sensor_status_line(sensor: Any, reading: Any, major: int) -> bytes:
+    """The ``#sensor-status`` line of a reading: the bytes of
+    :func:`~katcp_compat.sampling.format_inform_v5` (or ``_v4``) and an
+    end-of-line, made without a Message (sampling's hot path)."""
+    timestamp, status, value = sensor.format_reading(reading, major)
+    return b"".join((_SENSOR_STATUS, escape_argument(timestamp), b" 1 ",
+                     escape_argument(sensor.name.encode("utf-8")), b" ",
+                     escape_argument(status), b" ", escape_argument(value), b"\n"))
 
 
 def construct_name_filter(pattern: Optional[str]) -> Tuple[bool, Callable[[str], bool]]:
@@ -189,11 +201,10 @@ class SensorRequestsMixin:
         return self._sensor_sampling(req, msg)
 
     def _inform_callback(self, client: ClientConnection) -> Callable[[Any, Any], None]:
-        fmt = format_inform_v5 if self.PROTOCOL_INFO.major >= SEC_TS_KATCP_MAJOR else format_inform_v4
+        major = 5 if self.PROTOCOL_INFO.major >= SEC_TS_KATCP_MAJOR else 4
 
         def inform_callback(sensor: Any, reading: Any) -> None:
-            timestamp, status, value = reading
-            client._inform_deferred(fmt(sensor, timestamp, status, value))
+            client._write_deferred(_sensor_status_line(sensor, reading, major))
         return inform_callback
 
     def _install_strategy(self, client: ClientConnection, sensor: Any, new: Any) -> None:
