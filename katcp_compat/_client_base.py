@@ -20,6 +20,9 @@ from .core import (DeviceMetaclass, KatcpClientDisconnected, KatcpVersionError,
 
 log = logging.getLogger("katcp_compat.client")
 
+#: katcp's default of ``auto_reconnect_delay``, in seconds.
+_RECONNECT_DELAY = 0.5
+
 
 class DeviceClient(metaclass=DeviceMetaclass):
     """A client connection to a KATCP device.
@@ -49,8 +52,6 @@ class DeviceClient(metaclass=DeviceMetaclass):
     #: Unsent bytes above which the connection is closed (as katcp does).
     MAX_WRITE_BUFFER_SIZE = MAX_WRITE_BUFFER_SIZE
     MAX_LOOP_LATENCY = 0.03
-    #: katcp's default of :attr:`auto_reconnect_delay`, in seconds.
-    AUTO_RECONNECT_DELAY = 0.5
 
     def __init__(self, host: str, port: int, tb_limit: int = 20, logger: logging.Logger = log,
                  auto_reconnect: bool = True) -> None:
@@ -60,7 +61,7 @@ class DeviceClient(metaclass=DeviceMetaclass):
         self._tb_limit = tb_limit
         self._logger = logger
         self._auto_reconnect = auto_reconnect
-        self._auto_reconnect_delay = self.AUTO_RECONNECT_DELAY
+        self._auto_reconnect_delay = _RECONNECT_DELAY
         self._preset_flags: Optional[ProtocolFlags] = None
         self._mid_counter = itertools.count(1)
         self._daemon = True

@@ -47,9 +47,9 @@ Threads and how a server uses this module
   repeats). It must be quick and must not block: queue the message for the
   connection (``format_inform_v5(sensor, reading)``). Exceptions it raises
   are logged and dropped.
-* Without a ``reactor`` keyword a strategy uses :data:`SHARED_TIMERS`, the
-  foundation's shared timer thread, which exists only while a timer is
-  pending (for scripts; servers pass their loop).
+* Without a ``reactor`` keyword a strategy runs on the foundation's shared
+  timer thread (:func:`protocompat.netutil.call_later_shared`), which exists
+  only while a timer is pending (for scripts; servers pass their loop).
 """
 
 import logging
@@ -67,7 +67,7 @@ from .sensor import Sensor
 __all__ = [
     "SampleStrategy", "SampleNone", "SampleAuto", "SamplePeriod", "SampleEvent",
     "SampleDifferential", "SampleEventRate", "SampleDifferentialRate", "SampleReactor",
-    "SHARED_TIMERS", "format_inform_v4", "format_inform_v5",
+    "format_inform_v4", "format_inform_v5",
 ]
 
 log = logging.getLogger("katcp_compat.sampling")
@@ -130,8 +130,8 @@ class SampleStrategy:
     reactor : object, optional (keyword)
         The timer source: anything with ``time()`` and ``call_at(when,
         callback)`` (a :class:`~protocompat.netutil.SelectorLoop`, a
-        :class:`SampleReactor`, a server's ``ioloop``); :data:`SHARED_TIMERS`
-        when omitted.
+        :class:`SampleReactor`, a server's ``ioloop``); the shared timer
+        thread when omitted.
     ioloop : object, optional (keyword)
         Accepted for compatibility and ignored.
     """
