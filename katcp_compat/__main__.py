@@ -35,7 +35,9 @@ class ExampleDevice(DeviceServer):
 
     Sensors of every type: a float sine wave, an integer counter, a boolean
     toggle, a discrete mode, a string, a timestamp and an address.
-    Requests added: ``?add x y`` and ``?set-mode mode``.
+    Requests added: ``?add x y`` and ``?set-mode mode``. The sensors change
+    on a timer of the server's I/O loop (``ioloop.call_later``): the device
+    runs the server's two threads and no other.
     """
 
     VERSION_INFO = ("example-device", 1, 0)
@@ -57,37 +59,27 @@ class ExampleDevice(DeviceServer):
         self.mode.set_value("idle")
         self.note.set_value("hello")
         self.peer.set_value(("127.0.0.1", 7147))
-        self._updater: Optional[threading.Thread] = None
-        self._updates_stop = threading.Event()
+        self._updates = 0
 
     def _update_sensors(self) -> None:
-        count = 0
-        while not self._updates_stop.wait(UPDATE_INTERVAL):
-            count += 1
-            now = time.time()
-            value = math.sin(now / 2.0)
-            status = Sensor.WARN if abs(value) > 0.9 else Sensor.NOMINAL
-            self.wave.set_value(round(value, 4), status, now)
-            self.counter.set_value(count, timestamp=now)
-            self.toggle.set_value(bool(count % 2), timestamp=now)
-            self.last_update.set_value(now, timestamp=now)
+        """Change the sensors and come back after UPDATE_INTERVAL (I/O thread)."""
+        self._updates += 1
+        count = self._updates
+        now = time.time()
+        value = math.sin(now / 2.0)
+        status = Sensor.WARN if abs(value) > 0.9 else Sensor.NOMINAL
+        self.wave.set_value(round(value, 4), status, now)
+        self.counter.set_value(count, timestamp=now)
+        self.toggle.set_value(bool(count % 2), timestamp=now)
+        self.last_update.set_value(now, timestamp=now)
+        self.ioloop.call_later(UPDATE_INTERVAL, self._update_sensors)  # type: ignore[union-attr]
 
     def start(self, timeout: Optional[float] = None, daemon: Optional[bool] = None,
               excepthook: Any = None) -> Optional[bool]:
-        """Start the server and the thread that updates the sensors."""
+        """Start the server; its I/O loop updates the sensors every UPDATE_INTERVAL."""
         result = super().start(timeout, daemon, excepthook)
-        self._updates_stop.clear()
-        self._updater = threading.Thread(target=self._update_sensors, name="example-updates",
-                                         daemon=True)
-        self._updater.start()
+        self.ioloop.call_later(UPDATE_INTERVAL, self._update_sensors)  # type: ignore[union-attr]
         return result
-
-    def stop(self, timeout: Optional[float] = 1.0) -> bool:
-        """Stop the sensor updates and the server."""
-        self._updates_stop.set()
-        if self._updater is not None and self._updater is not threading.current_thread():
-            self._updater.join(timeout)
-        return super().stop(timeout)
 
     @request(Float(), Float())
     @return_reply(Float())

@@ -5,37 +5,26 @@ import itertools
 import logging
 import socket
 import sys
-import threading
-import traceback
-from typing import Any, Optional, Tuple
+import time
+from typing import Any, Callable, Optional, Tuple
 
-from protocompat.netutil import SelectorLoop
-
-from ._client_connection import ClientConnectionMixin, Flag
-from ._codec import MAX_MSG_SIZE
-from ._stream import MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
-from .core import (FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, AttrDict,
-                   DeviceMetaclass, KatcpClientDisconnected, KatcpVersionError, Message,
-                   MessageParser, ProtocolFlags)
+from ._client_io import ClientIO
+from ._codec import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE
+from ._futures import AsyncEvent
+from ._ioloop import IOLoopStub
+from ._line_decoder import BadLine
+from ._text import address_to_string, format_traceback
+from ._client_protocol import CHANGED, KEEP, V4_FLAGS, ServerProtocol
+from .core import (DeviceMetaclass, KatcpClientDisconnected, KatcpVersionError,
+                   Message, ProtocolFlags)
 
 log = logging.getLogger("katcp_compat.client")
 
-def address_to_string(addr_tuple: Tuple[Any, ...]) -> str:
-    """Return ``host:port`` for an address tuple.
-
-    Parameters
-    ----------
-    addr_tuple : tuple
-        ``(host, port)``.
-
-    Returns
-    -------
-    address : str
-    """
-    return ":".join(str(part) for part in addr_tuple)
+#: katcp's default of ``auto_reconnect_delay``, in seconds.
+_RECONNECT_DELAY = 0.5
 
 
-class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
+class DeviceClient(metaclass=DeviceMetaclass):
     """A client connection to a KATCP device.
 
     Subclasses add ``inform_<name>(self, msg)`` and ``reply_<name>(self, msg)``
@@ -55,8 +44,8 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
     logger : logging.Logger
         Where client events are logged.
     auto_reconnect : bool
-        Reconnect (every :attr:`auto_reconnect_delay` seconds) when the
-        connection fails or drops.
+        Reconnect (every :attr:`auto_reconnect_delay` seconds, as katcp
+        0.9.3: no backoff) when the connection fails or drops.
     """
 
     MAX_MSG_SIZE = MAX_MSG_SIZE
@@ -66,66 +55,49 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
 
     def __init__(self, host: str, port: int, tb_limit: int = 20, logger: logging.Logger = log,
                  auto_reconnect: bool = True) -> None:
-        self._parser = MessageParser()
         if not host:
             host = "0.0.0.0"
         self._bindaddr = (host, port)
         self._tb_limit = tb_limit
         self._logger = logger
         self._auto_reconnect = auto_reconnect
-        #: Seconds between connection attempts.
-        self.auto_reconnect_delay = 0.5
-        self._static_protocol_configuration = False
-        self._static_protocol_flags: Optional[ProtocolFlags] = None
+        self._auto_reconnect_delay = _RECONNECT_DELAY
+        self._preset_flags: Optional[ProtocolFlags] = None
         self._mid_counter = itertools.count(1)
         self._daemon = True
-        self._loop: Optional[SelectorLoop] = None
         self._ioloop_stub: Optional[IOLoopStub] = None
         self.last_connect_time: Optional[float] = None
-        self._state_lock = threading.Lock()
         self._init_state_per_run()
 
     def _init_state_per_run(self) -> None:
-        self._running = Flag()
-        self._stopped = Flag(True)
-        self._connected = Flag()
-        self._disconnected = Flag(True)
-        self._received_protocol_info = Flag()
-        # Set once no (further) connection will be attempted: auto_reconnect
-        # is off and the attempt succeeded or failed.
-        self._attempt_settled = Flag()
-        self._server_supports_ids = False
-        self._protocol_flags: Optional[ProtocolFlags] = None
-        if self._static_protocol_configuration:
-            self.preset_protocol_flags(self._static_protocol_flags)
-        self._stream: Optional[LineStream] = None
-        self._connecting: Optional[socket.socket] = None
-        self._connect_timer: Any = None
-        self._retry_timer: Any = None
-        #: Version information received from the server (role -> tuple).
-        self.versions = AttrDict()
+        self._io = ClientIO(self._bindaddr, self._on_message, self._on_connect,
+                            self._on_stream_closed, self._on_stopping, self.MAX_MSG_SIZE,
+                            self.MAX_WRITE_BUFFER_SIZE, self._auto_reconnect,
+                            self._auto_reconnect_delay, self._logger)
+        self._protocol = ServerProtocol(AsyncEvent(self._io), self._preset_flags, self._logger)
+        #: Version information received from the server (role -> tuple of str).
+        self.versions = self._protocol.versions
+        # katcp 0.5 code reads these events with isSet() (legacy names).
+        self._connected = self._io.connected
+        self._received_protocol_info = self._protocol.known
 
     # ------------------------------------------------------------------ properties
     @property
     def protocol_flags(self) -> Optional[ProtocolFlags]:
         """The server's :class:`ProtocolFlags`, once known."""
-        return self._protocol_flags
+        return self._protocol.flags
 
     @protocol_flags.setter
     def protocol_flags(self, val: ProtocolFlags) -> None:
-        self._protocol_flags = val
-        self._server_supports_ids = val.supports(ProtocolFlags.MESSAGE_IDS)
-        self._received_protocol_info.set()
+        self._protocol.take(val)
 
     @property
     def bind_address(self) -> Tuple[str, int]:
         """``(host, port)`` of the device."""
         return self._bindaddr
 
-    @property
-    def bindaddr(self) -> Tuple[str, int]:
-        """``(host, port)`` of the device (katcp 0.5 name)."""
-        return self._bindaddr
+    #: ``(host, port)`` of the device (the katcp 0.5 name of :attr:`bind_address`).
+    bindaddr = bind_address
 
     @property
     def bind_address_string(self) -> str:
@@ -133,18 +105,27 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         return address_to_string(self._bindaddr)
 
     @property
+    def auto_reconnect_delay(self) -> float:
+        """Seconds between connection attempts (0.5 by default); may change at any time."""
+        return self._auto_reconnect_delay
+
+    @auto_reconnect_delay.setter
+    def auto_reconnect_delay(self, delay: float) -> None:
+        self._auto_reconnect_delay = delay
+        self._io.reconnect_delay = delay
+
+    @property
     def _sock(self) -> Optional[socket.socket]:
         """The connected socket, or None (katcp 0.5's attribute; legacy)."""
-        stream = self._stream
-        return stream.sock if stream is not None else None
+        return self._io.sock
 
     @property
     def sockname(self) -> Tuple[str, int]:
         """The local ``(host, port)`` of the connection (port -1 if none)."""
-        stream = self._stream
-        if stream is not None:
+        sock = self._io.sock
+        if sock is not None:
             try:
-                return stream.sock.getsockname()[:2]
+                return sock.getsockname()[:2]
             except OSError:
                 pass
         return (self._bindaddr[0], -1)
@@ -176,7 +157,7 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         ident : int or None
             None before :meth:`start`.
         """
-        loop = self._loop
+        loop = self._io.loop
         thread = loop.thread if loop is not None else None
         return thread.ident if thread is not None else None
 
@@ -210,17 +191,9 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         -------
         device_time : float or int
         """
-        if self.protocol_flags.major >= SEC_TS_KATCP_MAJOR:
-            return time_seconds
-        device_time = time_seconds * SEC_TO_MS_FAC
-        if self.protocol_flags.major < FLOAT_TS_KATCP_MAJOR:
-            device_time = int(device_time)
-        return device_time
+        return self._protocol.convert_seconds(time_seconds)
 
     # ------------------------------------------------------------------ protocol
-    def _next_id(self) -> bytes:
-        return b"%d" % next(self._mid_counter)
-
     def preset_protocol_flags(self, protocol_flags: ProtocolFlags) -> None:
         """Assume these server flags and skip detection from the version informs.
 
@@ -229,51 +202,36 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         protocol_flags : ProtocolFlags
             The flags to assume.
         """
-        self._static_protocol_configuration = True
-        self._static_protocol_flags = protocol_flags
-        self.protocol_flags = protocol_flags
+        self._preset_flags = protocol_flags
+        self._protocol.preset(protocol_flags)
 
     def inform_version_connect(self, msg: Message) -> None:
         """Process a #version-connect message."""
-        if len(msg.arguments) < 2:
-            return
-        name = msg.arguments[0].decode("utf-8", "replace")
-        self.versions[name] = tuple(arg.decode("utf-8", "replace") for arg in msg.arguments[1:])
-        if msg.arguments[0] == b"katcp-protocol":
-            try:
-                flags = ProtocolFlags.parse_version(msg.arguments[1])
-            except ValueError:
-                self._logger.warning("Bad katcp-protocol version %r", msg.arguments[1])
-                return
+        flags = self._protocol.read_version_connect(msg)
+        if flags is not None:
             self._set_protocol_from_inform(flags, msg)
 
     def inform_version(self, msg: Message) -> None:
         """Handle katcp v4 and below version inform."""
-        self._set_protocol_from_inform(ProtocolFlags(4, 0, ""), msg)
+        self._set_protocol_from_inform(V4_FLAGS, msg)
 
     def inform_build_state(self, msg: Message) -> None:
         """Handle katcp v4 and below build-state inform."""
-        self._set_protocol_from_inform(ProtocolFlags(4, 0, ""), msg)
+        self._set_protocol_from_inform(V4_FLAGS, msg)
 
     def _set_protocol_from_inform(self, flags: ProtocolFlags, inform: Message) -> None:
-        if flags == self._protocol_flags:
-            return
-        if self._protocol_flags is not None:
-            if self._static_protocol_configuration:
-                self._logger.warning("Ignoring %r: inconsistent with the preset protocol %s",
-                                     str(inform), self._protocol_flags)
-                return
-            self._logger.error("Protocol version changed (%s, then %r); disconnecting",
-                               self._protocol_flags, str(inform))
-            self._auto_reconnect = False
+        outcome = self._protocol.offer(flags, inform)
+        if outcome == CHANGED:
+            self._auto_reconnect = self._io.auto_reconnect = False
             self.disconnect()
-        self.protocol_flags = flags
+        if outcome != KEEP:
+            self._protocol.take(flags)
 
     def _get_mid_and_update_msg(self, msg: Message, use_mid: Optional[bool]) -> bytes:
         if use_mid is None:
-            use_mid = self._server_supports_ids
+            use_mid = self._protocol.message_ids
         if msg.mid is None:
-            mid = self._next_id()
+            mid = b"%d" % next(self._mid_counter)
             if use_mid:
                 msg.mid = mid
             return mid
@@ -327,7 +285,7 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
             If the request has an id and the server does not support ids.
         """
         assert msg.mtype == Message.REQUEST
-        if msg.mid and not self._server_supports_ids:
+        if msg.mid and not self._protocol.message_ids:
             raise KatcpVersionError("Message IDs not supported by server")
         self.send_message(msg)
 
@@ -346,13 +304,12 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         KatcpClientDisconnected
             If not connected.
         """
-        stream = self._stream
-        if stream is None or not stream.write(bytes(msg) + b"\n"):
+        if not self._io.write(bytes(msg) + b"\n"):
             raise KatcpClientDisconnected("Not connected to device %s" % self.bind_address_string)
 
     # ------------------------------------------------------------------ receiving
     def _log_handler_error(self, kind: str, msg: Message) -> None:
-        reason = "\n".join(traceback.format_exception(*sys.exc_info(), limit=self._tb_limit))
+        reason = format_traceback(sys.exc_info(), self._tb_limit)
         self._logger.error("%s %s FAIL: %s", kind, msg.name, reason)
 
     def handle_message(self, msg: Message) -> None:
@@ -380,11 +337,8 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         msg : Message
             The inform.
         """
-        method = self._inform_handlers.get(msg.name, type(self).unhandled_inform)
-        try:
-            method(self, msg)
-        except Exception:
-            self._log_handler_error("Inform", msg)
+        self._call_handler(self._inform_handlers.get(msg.name, type(self).unhandled_inform),
+                           "Inform", msg)
 
     def handle_reply(self, msg: Message) -> None:
         """Dispatch a reply to its ``reply_*`` method or :meth:`unhandled_reply`.
@@ -394,11 +348,14 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         msg : Message
             The reply.
         """
-        method = self._reply_handlers.get(msg.name, type(self).unhandled_reply)
+        self._call_handler(self._reply_handlers.get(msg.name, type(self).unhandled_reply),
+                           "Reply", msg)
+
+    def _call_handler(self, method: Callable[..., Any], kind: str, msg: Message) -> None:
         try:
             method(self, msg)
         except Exception:
-            self._log_handler_error("Reply", msg)
+            self._log_handler_error(kind, msg)
 
     def handle_request(self, msg: Message) -> None:
         """Dispatch a request from the server to its ``request_*`` method.
@@ -465,7 +422,7 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         -------
         running : bool
         """
-        return self._running.is_set()
+        return self._io.running.is_set()
 
     def is_connected(self) -> bool:
         """Whether the client is connected.
@@ -474,7 +431,7 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         -------
         connected : bool
         """
-        return self._connected.is_set()
+        return self._io.connected.is_set()
 
     def wait_running(self, timeout: Optional[float] = None) -> bool:
         """Wait until the client is running.
@@ -488,7 +445,7 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         -------
         running : bool
         """
-        return self._running.wait(timeout)
+        return self._io.running.wait(timeout)
 
     def wait_connected(self, timeout: Optional[float] = None) -> bool:
         """Wait until the client is connected.
@@ -504,10 +461,11 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
             False after ``timeout``, or at once if ``auto_reconnect`` is off
             and the connection attempt failed.
         """
-        if self._auto_reconnect:
-            return self._connected.wait(timeout)
-        self._attempt_settled.wait(timeout)
-        return self._connected.is_set()
+        io = self._io
+        if io.auto_reconnect:
+            return io.connected.wait(timeout)
+        io.attempt_settled.wait(timeout)
+        return io.connected.is_set()
 
     def wait_disconnected(self, timeout: Optional[float] = None) -> bool:
         """Wait until the client is disconnected.
@@ -521,7 +479,7 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         -------
         disconnected : bool
         """
-        return self._disconnected.wait(timeout)
+        return self._io.disconnected.wait(timeout)
 
     def wait_protocol(self, timeout: Optional[float] = None) -> bool:
         """Wait until the server's protocol flags are known.
@@ -539,7 +497,7 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         return self._received_protocol_info.wait(timeout)
 
     def until_running(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[Any]":
-        """A Future resolved when the client is running.
+        """A Future resolved with True when the client is running.
 
         Parameters
         ----------
@@ -550,16 +508,116 @@ class DeviceClient(ClientConnectionMixin, metaclass=DeviceMetaclass):
         -------
         future : concurrent.futures.Future
         """
-        return self._running.until(timeout, self._loop)
+        return self._io.running.until_set(timeout)
 
     def until_connected(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[Any]":
         """A Future resolved when the client is connected (see :meth:`until_running`)."""
-        return self._connected.until(timeout, self._loop)
+        return self._io.connected.until_set(timeout)
 
     def until_protocol(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[Any]":
         """A Future resolved when the protocol flags are known (see :meth:`until_running`)."""
-        return self._received_protocol_info.until(timeout, self._loop)
+        return self._received_protocol_info.until_set(timeout)
 
     def until_stopped(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[Any]":
         """A Future resolved when the client has stopped (see :meth:`until_running`)."""
-        return self._stopped.until(timeout, self._loop)
+        return self._io.stopped.until_set(timeout)
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self, timeout: Optional[float] = None, daemon: Optional[bool] = None,
+              excepthook: Optional[Callable[..., Any]] = None) -> None:
+        """Start the client's I/O thread, which connects to the device.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait until the client is running and connected (as
+            katcp 0.5 did). Returns when the time is up even if no connection
+            was made, without raising (as katcp 0.9.3 does); see
+            :meth:`wait_connected`.
+        daemon : bool, optional
+            Whether the I/O thread is a daemon thread.
+        excepthook : callable, optional
+            Receives unhandled exceptions of the I/O thread.
+
+        Raises
+        ------
+        RuntimeError
+            If the client is already running.
+        """
+        loop = self._io.loop
+        if self._io.running.is_set() or (loop is not None and loop.is_running()):
+            raise RuntimeError("Device client already started.")
+        if daemon is not None:
+            self._daemon = bool(daemon)
+        if loop is not None:
+            self._init_state_per_run()
+        self._io.start(excepthook, self._daemon)
+        self._ioloop_stub = IOLoopStub(self._io.loop)  # type: ignore[arg-type]
+        if timeout:
+            deadline = time.monotonic() + timeout
+            if self.wait_running(timeout):
+                self.wait_connected(max(0.0, deadline - time.monotonic()))
+
+    def run(self) -> None:
+        """Run the client in the calling thread until :meth:`stop` (katcp 0.5 form)."""
+        self.start()
+        self._io.stopped.wait()
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Disconnect and stop the I/O thread; safe from any thread.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait for the I/O thread to end.
+
+        Raises
+        ------
+        RuntimeError
+            If the client was never started.
+        """
+        self._io.stop(timeout)
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait for the I/O thread to end.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait.
+        """
+        self._io.join(timeout)
+
+    def disconnect(self) -> None:
+        """Close the current connection (it is re-made if auto_reconnect is on)."""
+        self._io.disconnect()
+
+    # ------------------------------------------------------------------ I/O thread
+    def _on_message(self, msg: Any) -> None:
+        if msg.__class__ is BadLine:
+            error = msg.error
+            self._logger.error("Bad message from %s: %r", self.bind_address_string,
+                               msg.line[:200], exc_info=(type(error), error, error.__traceback__))
+            return
+        self.handle_message(msg)
+
+    def _on_connect(self) -> None:
+        self.last_connect_time = time.time()
+        self._notify(True)
+
+    def _on_stream_closed(self, reason: str) -> None:
+        self._protocol.forget()
+        self._on_disconnected(reason)
+        self._notify(False)
+
+    def _notify(self, connected: bool) -> None:
+        try:
+            self.notify_connected(connected)
+        except Exception:
+            self._logger.exception("notify_connected(%s) failed", connected)
+
+    def _on_disconnected(self, reason: str) -> None:
+        """Hook for subclasses: the connection closed (I/O thread)."""
+
+    def _on_stopping(self) -> None:
+        """Hook for subclasses: the client is stopping (I/O thread)."""

@@ -1,7 +1,7 @@
-"""The KATCP codec: escaping, :class:`Message`, :class:`MessageParser` and
-:class:`LineDecoder`.
+"""The KATCP codec: escaping, :class:`Message` and :class:`MessageParser`.
 
-Bytes in, messages out, and back; no I/O. The public names are re-exported by
+Bytes in, messages out, and back; no I/O. Splitting received bytes into lines
+is :mod:`katcp_compat._line_decoder`'s job. The public names are re-exported by
 :mod:`katcp_compat.core`, where the original library has them.
 """
 
@@ -9,15 +9,19 @@ import numbers
 import re
 from typing import Any, Dict, Iterable, List, Optional, Union
 
-from ._errors import KatcpLineTooLong, KatcpSyntaxError, KatcpTypeError
+from ._errors import KatcpSyntaxError, KatcpTypeError
 
-__all__ = ["Message", "MessageParser", "LineDecoder", "BadLine",
-           "MAX_MSG_SIZE", "escape_argument", "unescape_argument", "format_argument"]
+__all__ = ["Message", "MessageParser", "MAX_MSG_SIZE", "MAX_WRITE_BUFFER_SIZE",
+           "escape_argument", "unescape_argument", "format_argument"]
 
 #: Longest accepted line in bytes, without its end-of-line (as katcp's limit).
 MAX_MSG_SIZE = 2 * 1024 * 1024
+#: Most bytes of unsent output kept for one connection; past it katcp drops
+#: the connection as too slow (its ``MAX_WRITE_BUFFER_SIZE``).
+MAX_WRITE_BUFFER_SIZE = 2 * MAX_MSG_SIZE
 
-_MAX_REPR_ARG = 1000  # argument bytes shown by Message.__repr__
+#: Argument bytes shown by ``Message.__repr__`` and ``BadLine.__repr__``.
+MAX_REPR_ARG = 1000
 
 
 # --------------------------------------------------------------------------- escaping
@@ -266,8 +270,8 @@ class Message:
             shown = []
             for arg in self.arguments:
                 escaped = _ESCAPE_RE.sub(_escape_match, arg)
-                if len(escaped) > _MAX_REPR_ARG:
-                    escaped = escaped[:_MAX_REPR_ARG] + b"..."
+                if len(escaped) > MAX_REPR_ARG:
+                    escaped = escaped[:MAX_REPR_ARG] + b"..."
                 shown.append(str(escaped))
             args = "(" + ", ".join(shown) + ")"
         else:
@@ -469,152 +473,3 @@ class MessageParser:
         msg.mid = match.group("id")
         msg.arguments = arguments
         return msg
-
-
-
-# --------------------------------------------------------------------------- LineDecoder
-
-_LF = b"\n"
-_CR = b"\r"
-
-
-class BadLine:
-    """A received line that is not a valid KATCP message.
-
-    :class:`LineDecoder` returns one in place of the message; katcp answers
-    such a line with a ``#log error`` inform and reads on.
-
-    Parameters
-    ----------
-    line : bytes
-        The line, without its end-of-line.
-    error : KatcpSyntaxError
-        Why it did not parse (with its traceback).
-
-    Attributes
-    ----------
-    line : bytes
-    error : KatcpSyntaxError
-    """
-
-    __slots__ = ("line", "error")
-
-    def __init__(self, line: bytes, error: KatcpSyntaxError) -> None:
-        self.line = line
-        self.error = error
-
-    def __repr__(self) -> str:
-        return "<BadLine %r: %s>" % (self.line[:_MAX_REPR_ARG], self.error)
-
-
-class LineDecoder:
-    r"""Splits received bytes into KATCP lines, incrementally and bounded.
-
-    A line ends with LF or CR (so CR LF ends a line and leaves an empty one);
-    empty lines are dropped, as katcp drops them. Bytes of an unfinished line
-    are kept until its end arrives. No I/O: the owner feeds what it read.
-
-    Parameters
-    ----------
-    max_line : int, optional
-        Longest line accepted, in bytes without its end-of-line.
-    parser : MessageParser, optional
-        Without one, :meth:`feed` returns the lines as bytes; with one, each
-        line as a :class:`Message`, or as a :class:`BadLine` when it does not
-        parse.
-
-    Examples
-    --------
-    >>> decoder = LineDecoder(parser=MessageParser())
-    >>> decoder.feed(b"?watchdog\n!help ok 2\r#log")
-    [<Message request watchdog >, <Message reply help (b'ok', b'2')>]
-    >>> decoder.feed(b" x\n")
-    [<Message inform log (b'x')>]
-    """
-
-    __slots__ = ("_max_line", "_parse", "_pieces", "_size")
-
-    def __init__(self, max_line: int = MAX_MSG_SIZE,
-                 parser: Optional["MessageParser"] = None) -> None:
-        if max_line < 1:
-            raise ValueError("max_line must be at least 1 (got %r)" % (max_line,))
-        self._max_line = max_line
-        self._parse = parser.parse if parser is not None else None
-        self._pieces: List[bytes] = []  # the unfinished line, as received
-        self._size = 0
-
-    @property
-    def max_line(self) -> int:
-        """Longest line accepted (bytes, without end-of-line)."""
-        return self._max_line
-
-    @property
-    def buffered(self) -> int:
-        """Bytes of an unfinished line held (never more than :attr:`max_line`)."""
-        return self._size
-
-    def feed(self, data: bytes) -> List[Any]:
-        """Take received bytes; return what they complete.
-
-        Parameters
-        ----------
-        data : bytes
-            Any number of bytes as read from the peer.
-
-        Returns
-        -------
-        items : list
-            The completed, non-empty lines in order: bytes, or with a parser
-            :class:`Message` and :class:`BadLine` objects.
-
-        Raises
-        ------
-        KatcpLineTooLong
-            When a line passes :attr:`max_line`. Its ``decoded`` holds what
-            this call completed before that line; the decoder is left empty.
-        """
-        if not isinstance(data, bytes):
-            data = bytes(data)
-        if _CR in data:
-            data = data.replace(_CR, _LF)
-        max_line = self._max_line
-        if _LF not in data:
-            size = self._size + len(data)
-            if size > max_line:
-                self._reset()
-                raise KatcpLineTooLong(max_line, size)
-            if data:
-                self._pieces.append(data)
-                self._size = size
-            return []
-        if self._pieces:
-            self._pieces.append(data)
-            data = b"".join(self._pieces)
-            self._pieces = []
-            self._size = 0
-        lines = data.split(_LF)
-        rest = lines.pop()
-        parse = self._parse
-        items: List[Any] = []
-        for line in lines:
-            if not line:
-                continue
-            if len(line) > max_line:
-                raise KatcpLineTooLong(max_line, len(line), items)
-            if parse is None:
-                items.append(line)
-            else:
-                try:
-                    items.append(parse(line))
-                except KatcpSyntaxError as exc:
-                    items.append(BadLine(line, exc))
-        if len(rest) > max_line:
-            raise KatcpLineTooLong(max_line, len(rest), items)
-        if rest:
-            self._pieces.append(rest)
-            self._size = len(rest)
-        return items
-
-    def _reset(self) -> None:
-        self._pieces = []
-        self._size = 0

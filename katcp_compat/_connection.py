@@ -1,13 +1,15 @@
 """Server-side views of one client: :class:`ClientConnection` and
 :class:`ClientRequestConnection`."""
 
-from typing import TYPE_CHECKING, Any
+import socket
+from typing import Any, Callable, List, Optional
 
 from .core import Message
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._server_base import DeviceServerBase
-    from ._stream import LineStream
+__all__ = ["ClientConnection", "ClientRequestConnection"]
+
+#: ``write(data, defer)``: queue bytes for the client; False once it is closed.
+Write = Callable[[bytes, bool], bool]
 
 
 class ClientConnection:
@@ -17,24 +19,42 @@ class ClientConnection:
     client's socket, or queued for the server's I/O thread when the socket
     cannot take them at once.
 
+    The server builds one per client from callables (katcp 0.9.3 builds its
+    own from the methods of its I/O backend); code that wants a connection of
+    its own, say in tests, passes its own.
+
     Parameters
     ----------
-    server : DeviceServerBase
-        The server the client is connected to.
-    stream : LineStream
-        The client's socket stream.
+    write : callable
+        ``write(data: bytes, defer: bool) -> bool`` queues bytes for the
+        client and returns False once it is closed; ``defer=True`` leaves the
+        sending to the server's I/O thread.
+    address : str
+        The client's address as ``host:port``.
+    disconnect : callable
+        ``disconnect(connection, reason)`` closes the connection through the
+        server (see :meth:`disconnect`).
+    mass_inform : callable
+        ``mass_inform(msg)`` sends an inform to every client of the server.
+    sock : socket.socket, optional
+        The client's socket (katcp 0.5 servers keyed clients by socket).
     """
 
-    def __init__(self, server: "DeviceServerBase", stream: "LineStream") -> None:
-        self._server = server
-        self._stream = stream
-        self._address = stream.peer_text()
+    # A __dict__ slot keeps arbitrary attributes possible (as on katcp's
+    # connections) while a connection that sets none holds no dict.
+    __slots__ = ("_write", "_address", "_disconnect", "_mass_inform", "_sock",
+                 "_disconnect_called", "__dict__", "__weakref__")
+
+    def __init__(self, write: Write, address: str,
+                 disconnect: Callable[["ClientConnection", str], Any],
+                 mass_inform: Callable[[Message], Any],
+                 sock: Optional[socket.socket] = None) -> None:
+        self._write = write
+        self._address = address
+        self._disconnect = disconnect
+        self._mass_inform = mass_inform
+        self._sock = sock
         self._disconnect_called = False
-        # Messages queued for the handler thread / handled there; each
-        # counter has a single writer thread.
-        self._enqueued = 0
-        self._done = 0
-        self._resume_scheduled = False
 
     @property
     def address(self) -> str:
@@ -42,9 +62,9 @@ class ClientConnection:
         return self._address
 
     @property
-    def socket(self) -> Any:
+    def socket(self) -> Optional[socket.socket]:
         """The client's socket (katcp 0.5 servers keyed clients by socket)."""
-        return self._stream.sock
+        return self._sock
 
     @property
     def client_disconnect_called(self) -> bool:
@@ -64,16 +84,16 @@ class ClientConnection:
         self._disconnect_called = True
 
     def _send(self, msg: Message) -> bool:
-        return self._stream.write(bytes(msg) + b"\n")
+        return self._write(bytes(msg) + b"\n", False)
 
-    def _inform_deferred(self, msg: Message) -> bool:
-        """Queue an asynchronous inform for the I/O thread to send (bursts
-        of them then leave in a few large writes)."""
-        return self._stream.write(bytes(msg) + b"\n", defer=True)
+    def _write_deferred(self, line: bytes) -> bool:
+        """Queue a ready-made line (with its end-of-line) for the I/O thread to
+        send (bursts of them then leave in a few large writes)."""
+        return self._write(line, True)
 
-    def _send_many(self, msgs: "list[Message]") -> bool:
+    def _send_many(self, msgs: List[Message]) -> bool:
         """Send several messages with one write."""
-        return self._stream.write(b"".join(bytes(msg) + b"\n" for msg in msgs))
+        return self._write(b"".join(bytes(msg) + b"\n" for msg in msgs), False)
 
     def inform(self, msg: Message) -> bool:
         """Send an asynchronous inform to this client.
@@ -140,7 +160,7 @@ class ClientConnection:
             An inform message.
         """
         assert msg.mtype == Message.INFORM
-        self._server.mass_inform(msg)
+        self._mass_inform(msg)
 
     def disconnect(self, reason: str) -> None:
         """Close this connection, telling the server why.
@@ -150,7 +170,7 @@ class ClientConnection:
         reason : str
             Passed to the server's ``on_client_disconnect``.
         """
-        self._server._disconnect_client(self, reason)
+        self._disconnect(self, reason)
 
     def __repr__(self) -> str:
         return "<ClientConnection %s>" % self._address

@@ -3,6 +3,7 @@
 import logging
 from typing import Any, Optional
 
+from ._text import to_str
 from .core import FailReply, Message
 
 _LEVEL_TO_PYTHON = {b"trace": 0, b"debug": logging.DEBUG, b"info": logging.INFO,
@@ -69,8 +70,7 @@ class DeviceLogger:
         ValueError
             If the name is unknown.
         """
-        if isinstance(level_name, bytes):
-            level_name = level_name.decode("utf-8", "replace")
+        level_name = to_str(level_name, "replace")
         try:
             return self.LEVELS.index(level_name)
         except ValueError:
@@ -174,5 +174,5 @@ class DeviceLogger:
             A ``#log level timestamp name text`` inform.
         """
         level, timestamp, name, text = tuple(msg.arguments)
-        logger.log(_LEVEL_TO_PYTHON[level], "%s %s: %s", timestamp.decode("utf-8", "replace"),
-                   name.decode("utf-8", "replace"), text.decode("utf-8", "replace"))
+        logger.log(_LEVEL_TO_PYTHON[level], "%s %s: %s", to_str(timestamp, "replace"),
+                   to_str(name, "replace"), to_str(text, "replace"))

@@ -1,8 +1,7 @@
 """DeviceServer: sensors, sampling and the standard KATCP requests."""
 
 import threading
-import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ._connection import ClientConnection
 from ._device_logger import DeviceLogger
@@ -10,7 +9,6 @@ from ._requests_basic import BasicRequestsMixin
 from ._requests_sensors import SensorRequestsMixin, construct_name_filter
 from ._server_base import SHUTDOWN_REASON, DeviceServerBase
 from .core import VERSION_CONNECT_KATCP_MAJOR, Message
-from .sampling import SampleReactor
 from .version import LIBRARY_BUILD, LIBRARY_VERSION
 
 
@@ -27,6 +25,9 @@ class DeviceServer(SensorRequestsMixin, BasicRequestsMixin, DeviceServerBase):
     Subclasses set ``VERSION_INFO = (name, major, minor)`` and
     ``BUILD_INFO = (name, major, minor, extra)``, may fill
     :attr:`extra_versions`, and must override :meth:`setup_sensors`.
+
+    Sampling strategies run on the timers of the server's I/O loop: the
+    server has no sampling thread.
 
     Parameters
     ----------
@@ -53,42 +54,11 @@ class DeviceServer(SensorRequestsMixin, BasicRequestsMixin, DeviceServerBase):
         self._strategies: Dict[ClientConnection, Dict[Any, Any]] = {}
         self._client_conns: set = set()
         self._state_lock = threading.RLock()
-        self._reactor: Any = None
         self.setup_sensors()
 
     # ------------------------------------------------------------------ life cycle
-    def start(self, timeout: Optional[float] = None, daemon: Optional[bool] = None,
-              excepthook: Optional[Callable[..., Any]] = None) -> Optional[bool]:
-        """Start the server and its sampling timer thread.
-
-        Parameters
-        ----------
-        timeout : float, optional
-            Seconds to wait until the server is running.
-        daemon : bool, optional
-            Whether the threads are daemon threads.
-        excepthook : callable, optional
-            Receives unhandled exceptions of the server threads.
-
-        Returns
-        -------
-        running : bool or None
-            With a timeout, whether the server is running.
-        """
-        if self._running.is_set() or not self._stopped.is_set():
-            raise RuntimeError("Server already started")
-        reactor = SampleReactor()
-        reactor.daemon = True
-        reactor.start()
-        self._reactor = reactor
-        try:
-            return super().start(timeout, daemon, excepthook)
-        except BaseException:
-            reactor.stop(None)
-            raise
-
     def stop(self, timeout: Optional[float] = 1.0) -> bool:
-        """Stop the server (see :meth:`DeviceServerBase.stop`) and its timer thread.
+        """Stop the server (see :meth:`DeviceServerBase.stop`) and every sampling strategy.
 
         Parameters
         ----------
@@ -100,7 +70,6 @@ class DeviceServer(SensorRequestsMixin, BasicRequestsMixin, DeviceServerBase):
         stopped : bool
             Whether every thread has ended.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         stopped = super().stop(timeout)
         # Detach every remaining strategy from its sensor, even if a busy
         # handler thread kept the disconnect hooks from running.
@@ -108,24 +77,7 @@ class DeviceServer(SensorRequestsMixin, BasicRequestsMixin, DeviceServerBase):
             conns = list(self._strategies)
         for conn in conns:
             self.clear_strategies(conn, remove_client=True)
-        reactor = self._reactor
-        if reactor is not None:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            stopped = reactor.stop(remaining) and stopped
         return stopped
-
-    def join(self, timeout: Optional[float] = None) -> None:
-        """Wait for the server threads to end.
-
-        Parameters
-        ----------
-        timeout : float, optional
-            Seconds to wait.
-        """
-        super().join(timeout)
-        reactor = self._reactor
-        if reactor is not None and reactor is not threading.current_thread():
-            reactor.join(timeout)
 
     # ------------------------------------------------------------------ versions
     def build_state(self) -> str:

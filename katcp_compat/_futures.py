@@ -5,11 +5,12 @@ thread-safe and their futures are :class:`concurrent.futures.Future`: wait on
 one with ``future.result(timeout)`` or chain with ``add_done_callback``.
 Timeouts fail a future with :class:`concurrent.futures.TimeoutError`.
 
-Timed work (timeouts, :func:`until_later`) runs on the ``ioloop`` given, which
-is anything with ``call_later(delay, callback)`` (a server's or client's
-``ioloop``); without one, on the shared timer thread of
-:mod:`katcp_compat.sampling`. Done-callbacks run in the thread that resolves
-the future.
+Timed work (timeouts, :func:`until_later`) runs on the timers of the
+``ioloop`` given, which is anything with ``call_later(delay, callback)`` (a
+server's or client's ``ioloop``, a :class:`~protocompat.netutil.SelectorLoop`);
+without one, or once that loop has ended, on the foundation's shared timer
+thread (:func:`protocompat.netutil.call_later_shared`), which exists only while
+a timer is pending. Done-callbacks run in the thread that resolves the future.
 """
 
 import concurrent.futures
@@ -17,7 +18,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from ._reactor import default_reactor
+from protocompat.netutil import call_later_shared
 
 __all__ = [
     "AsyncEvent", "AsyncState", "LatencyTimer", "until_any", "until_some", "until_later",
@@ -28,13 +29,17 @@ Future = concurrent.futures.Future
 
 
 def _call_later(delay: float, callback: Callable[[], Any], ioloop: Any = None) -> Any:
-    """Run ``callback`` after ``delay`` seconds on ``ioloop`` or the shared timer."""
+    """Run ``callback`` after ``delay`` seconds on ``ioloop``'s timers, else the shared ones.
+
+    A :class:`~protocompat.netutil.SelectorLoop` that has ended returns its
+    handle already cancelled; the shared timers take the call then.
+    """
+    delay = max(0.0, delay)
     if ioloop is not None:
-        return ioloop.call_later(max(0.0, delay), callback)
-    try:
-        return default_reactor().call_later(max(0.0, delay), callback)
-    except RuntimeError:  # the shared timer ended after idling just now
-        return default_reactor().call_later(max(0.0, delay), callback)
+        handle = ioloop.call_later(delay, callback)
+        if not getattr(handle, "cancelled", False):
+            return handle
+    return call_later_shared(delay, callback)
 
 
 def _resolved(value: Any = True) -> "Future[Any]":

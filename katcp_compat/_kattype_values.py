@@ -10,16 +10,12 @@ import struct
 from typing import Any, Iterable, List, Optional
 
 from ._protocol import DEFAULT_KATCP_MAJOR, MS_TO_SEC_FAC, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR
+from ._text import to_str
 
 __all__ = [
     "KatcpType", "Int", "Float", "Bool", "Str", "Discrete", "DiscreteMulti", "Lru",
     "Address", "Timestamp", "TimestampOrNow", "StrictTimestamp", "Struct", "Regex",
 ]
-
-
-def _text(value: Any) -> str:
-    """Decode bytes as UTF-8; pass str through."""
-    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else value
 
 
 class KatcpType:
@@ -271,7 +267,7 @@ class Str(KatcpType):
         return str(value).encode("utf-8")
 
     def decode(self, value: bytes, major: int) -> str:
-        return _text(value)
+        return to_str(value)
 
 
 class Discrete(Str):
@@ -420,16 +416,10 @@ class Timestamp(KatcpType):
             decoded = float(value)
         except Exception:
             raise ValueError("Could not parse value '%s' as timestamp."
-                             % (_text_lenient(value),)) from None
+                             % (to_str(value, "replace"),)) from None
         if major < SEC_TS_KATCP_MAJOR:
             decoded *= MS_TO_SEC_FAC
         return decoded
-
-
-def _text_lenient(value: Any) -> str:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    return str(value)
 
 
 class TimestampOrNow(Timestamp):
@@ -534,8 +524,3 @@ class Regex(Str):
         if not self._compiled.match(value):
             raise ValueError("Value '%s' does not match regex '%s' with flags '%s'."
                              % (value, self._pattern, self._flags))
-
-
-for _cls in (KatcpType, Int, Float, Bool, Str, Discrete, DiscreteMulti, Lru, Address, Timestamp,
-             TimestampOrNow, StrictTimestamp, Struct, Regex):
-    _cls.__module__ = "katcp_compat.kattypes"

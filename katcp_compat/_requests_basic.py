@@ -4,13 +4,8 @@ from typing import Any, Dict
 
 from .core import FailReply, Message, ProtocolFlags
 from .kattypes import has_katcp_protocol_flags, minimum_katcp_version
+from ._text import to_str
 from .version import LIBRARY_VERSION
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
 
 
 class BasicRequestsMixin:
@@ -78,7 +73,7 @@ class BasicRequestsMixin:
             for name, method in sorted(self._request_handlers.items()):
                 req.inform(name, method.__doc__)
             return req.make_reply("ok", str(len(self._request_handlers)))
-        name = _text(msg.arguments[0])
+        name = to_str(msg.arguments[0], "replace")
         method = self._request_handlers.get(name)
         if method is None:
             return req.make_reply("fail", "Unknown request method.")
@@ -123,7 +118,7 @@ class BasicRequestsMixin:
             raise FailReply("Too many parameters given.")
         hints: Dict[str, float] = {}
         if msg.arguments:
-            name = _text(msg.arguments[0])
+            name = to_str(msg.arguments[0], "replace")
             handler = self._request_handlers.get(name)
             if handler is None:
                 raise FailReply("Unknown request method")

@@ -3,18 +3,25 @@
 import re
 from typing import Any, Callable, List, Optional, Tuple
 
+from ._codec import escape_argument
 from ._connection import ClientConnection
 from .core import (MS_TO_SEC_FAC, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, FailReply, Message,
                    ProtocolFlags)
-from .sampling import SampleNone, SampleStrategy, format_inform_v4, format_inform_v5
+from ._text import to_str
+from .sampling import SampleNone, SampleStrategy
 
 _BULK_SEPARATOR = b","
+_SENSOR_STATUS = b"#sensor-status "
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
+def _sensor_status_line(sensor: Any, reading: Any, major: int) -> bytes:
+    """The ``#sensor-status`` line of a reading: the bytes of
+    :func:`~katcp_compat.sampling.format_inform_v5` (or ``_v4``) and an
+    end-of-line, made without a Message (sampling's hot path)."""
+    timestamp, status, value = sensor.format_reading(reading, major)
+    return b"".join((_SENSOR_STATUS, escape_argument(timestamp), b" 1 ",
+                     escape_argument(sensor.name.encode("utf-8")), b" ",
+                     escape_argument(status), b" ", escape_argument(value), b"\n"))
 
 
 def construct_name_filter(pattern: Optional[str]) -> Tuple[bool, Callable[[str], bool]]:
@@ -46,7 +53,7 @@ class SensorRequestsMixin:
     ``?sensor-sampling-clear`` (mixed into :class:`~katcp_compat.server.DeviceServer`)."""
 
     def _sorted_sensors(self, msg: Message) -> Tuple[bool, List[Tuple[str, Any]]]:
-        pattern = _text(msg.arguments[0]) if msg.arguments else None
+        pattern = to_str(msg.arguments[0], "replace") if msg.arguments else None
         exact, name_filter = construct_name_filter(pattern)
         with self._state_lock:
             items = sorted(self._sensors.items())
@@ -194,11 +201,10 @@ class SensorRequestsMixin:
         return self._sensor_sampling(req, msg)
 
     def _inform_callback(self, client: ClientConnection) -> Callable[[Any, Any], None]:
-        fmt = format_inform_v5 if self.PROTOCOL_INFO.major >= SEC_TS_KATCP_MAJOR else format_inform_v4
+        major = 5 if self.PROTOCOL_INFO.major >= SEC_TS_KATCP_MAJOR else 4
 
         def inform_callback(sensor: Any, reading: Any) -> None:
-            timestamp, status, value = reading
-            client._inform_deferred(fmt(sensor, timestamp, status, value))
+            client._write_deferred(_sensor_status_line(sensor, reading, major))
         return inform_callback
 
     def _install_strategy(self, client: ClientConnection, sensor: Any, new: Any) -> None:
@@ -217,7 +223,7 @@ class SensorRequestsMixin:
     def _sensor_sampling(self, req: Any, msg: Message) -> Message:
         if not msg.arguments:
             raise FailReply("No sensor name given.")
-        name = _text(msg.arguments[0])
+        name = to_str(msg.arguments[0], "replace")
         sensor = self._sensors.get(name)
         if sensor is None:
             raise FailReply("Unknown sensor name: %s." % name)
@@ -227,15 +233,15 @@ class SensorRequestsMixin:
             strategy = msg.arguments[1]
             params = list(msg.arguments[2:])
             if strategy not in SampleStrategy.SAMPLING_LOOKUP_REV:
-                raise FailReply("Unknown strategy name: %s." % _text(strategy))
+                raise FailReply("Unknown strategy name: %s." % to_str(strategy, "replace"))
             if not self.PROTOCOL_INFO.strategy_allowed(strategy):
                 raise FailReply("Strategy %s not allowed for version %d of katcp"
-                                % (_text(strategy), major))
+                                % (to_str(strategy, "replace"), major))
             if major < SEC_TS_KATCP_MAJOR and strategy == b"period" and params:
                 params = [float(params[0]) * MS_TO_SEC_FAC] + params[1:]
             try:
                 new = SampleStrategy.get_strategy(strategy, self._inform_callback(client), sensor,
-                                                  *params, reactor=self._reactor)
+                                                  *params, reactor=self._timers())
             except ValueError as exc:
                 raise FailReply(str(exc))
             self._install_strategy(client, sensor, new)
@@ -243,14 +249,14 @@ class SensorRequestsMixin:
             current = self._strategies.get(client, {}).get(sensor)
         if current is None:
             current = SampleStrategy.get_strategy(b"none", lambda *a: None, sensor,
-                                                  reactor=self._reactor)
+                                                  reactor=self._timers())
         strategy, params = current.get_sampling_formatted()
         if major < SEC_TS_KATCP_MAJOR and strategy == b"period" and params:
             params = [int(float(params[0]) * SEC_TO_MS_FAC)] + list(params[1:])
         return req.make_reply("ok", name, strategy, *params)
 
     def _bulk_sensor_sampling(self, req: Any, msg: Message) -> Message:
-        names = _text(msg.arguments[0]).split(",")
+        names = to_str(msg.arguments[0], "replace").split(",")
         if len(msg.arguments) <= 1:
             raise FailReply("Cannot query multiple sensors.")
         strategy = msg.arguments[1]
@@ -265,12 +271,13 @@ class SensorRequestsMixin:
                 for name in names:
                     requested[name] = SampleStrategy.get_strategy(
                         strategy, self._inform_callback(client), self._sensors[name], *params,
-                        reactor=self._reactor)
+                        reactor=self._timers())
         except Exception as exc:
             raise FailReply("Invalid strategy requested: %s." % exc)
         if not requested:
             raise FailReply("Invalid request: names %r, strategy %r, params %r."
-                            % (names, _text(strategy), [_text(p) for p in params]))
+                            % (names, to_str(strategy, "replace"),
+                               [to_str(p, "replace") for p in params]))
         for name in names:
             self._install_strategy(client, self._sensors[name], requested[name])
         strategy_name, strategy_params = requested[names[-1]].get_sampling_formatted()

@@ -1,38 +1,38 @@
-"""DeviceServerBase: the listening socket, the threads and the life cycle.
+"""DeviceServerBase: a device server's life cycle and the dispatch of client messages.
 
-Threads: one selector loop (``katcp-server-io``) owns the listening socket and
-every client socket; it reads and parses lines. Messages, connects and
-disconnects go in order to one handler thread (``katcp-server-handler``), so a
-request handler may block without stalling I/O for other clients. Replies and
-informs are written from whichever thread produces them.
+Threads (see :class:`~katcp_compat._server_threads.ServerThreads`): one selector
+loop (``katcp-server-io``) owns the listening socket and every client socket and
+decodes lines into messages. Messages, connects and disconnects go in order to
+one handler thread (``katcp-server-handler``), so a request handler may block
+without stalling I/O for other clients; a few built-in requests that never
+block are answered on the loop thread when nothing of that client is queued.
+Replies and informs are written from whichever thread produces them. Sampling
+strategies and timeouts run on the loop's timers: a server runs these two
+threads and no other.
 """
 
+import concurrent.futures
 import logging
-import queue
 import socket
 import sys
 import threading
 import time
-import traceback
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from protocompat.netutil import ExcepthookThread, SelectorLoop, set_keepalive
+from ._codec import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE
+from ._connection import ClientConnection, ClientRequestConnection
+from ._ioloop import IOLoopStub
+from ._server_threads import SHUTDOWN_REASON, ServerThreads
+from ._text import format_traceback
+from .core import (SEC_TS_KATCP_MAJOR, AsyncReply, DeviceServerMetaclass, FailReply, Message,
+                   ProtocolFlags)
 
-from ._connection import ClientConnection
-from ._server_messages import ServerMessagesMixin
-from ._codec import MAX_MSG_SIZE
-from ._stream import MAX_WRITE_BUFFER_SIZE, IOLoopStub, LineStream
-from .core import DeviceServerMetaclass, Message, MessageParser, ProtocolFlags
+__all__ = ["DeviceServerBase", "SHUTDOWN_REASON"]
 
 log = logging.getLogger("katcp_compat.server")
 
-#: Reason given to clients when the server stops.
-SHUTDOWN_REASON = "Device server shutting down."
-_STOP = object()  # handler queue sentinel
-_SELECT_READ = 1  # selectors.EVENT_READ
 
-
-class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
+class DeviceServerBase(metaclass=DeviceServerMetaclass):
     """Base class for device servers.
 
     Subclasses add ``request_<name>(self, req, msg)`` methods (each with a
@@ -41,7 +41,9 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
     :class:`AsyncReply`, or raise :class:`FailReply`. Any other exception
     gives a ``fail`` reply with the traceback (at most ``tb_limit`` frames).
     ``inform_<name>`` and ``reply_<name>`` methods handle informs and
-    replies from clients.
+    replies from clients. A subclass may also override the hooks
+    :meth:`on_client_connect` and :meth:`on_client_disconnect`, and
+    :meth:`on_message` or the ``handle_*`` methods.
 
     Parameters
     ----------
@@ -58,39 +60,37 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
     PROTOCOL_INFO = ProtocolFlags(5, 0, [ProtocolFlags.MULTI_CLIENT, ProtocolFlags.MESSAGE_IDS])
     #: Longest line accepted from a client; longer lines close the connection.
     MAX_MSG_SIZE = MAX_MSG_SIZE
-    #: Output backlog above which a client is disconnected as too slow.
+    #: Unsent output above which a client is disconnected as too slow.
     MAX_WRITE_BUFFER_SIZE = MAX_WRITE_BUFFER_SIZE
-    #: Listen backlog of the server socket.
-    BACKLOG = 128
+    #: Listen backlog of the server socket (katcp's is 5; the system's largest
+    #: lets many clients connect at once without a SYN retry).
+    BACKLOG = socket.SOMAXCONN
     #: Messages of one client waiting for the handler thread before the server
     #: stops reading from that client (it resumes at half this number).
     MAX_QUEUED_PER_CLIENT = 1000
     #: TCP keep-alive of client sockets: (idle seconds, probe interval, probes).
     KEEPALIVE = (60, 10, 3)
+    #: Builds the connection of each client (see :class:`ClientConnection`).
+    client_connection_factory = ClientConnection
+    #: Requests whose standard handlers never block; while a client has nothing
+    #: queued on the handler thread they are answered on the I/O thread.
+    _NON_BLOCKING_HANDLERS: Dict[str, Callable[..., Any]] = {}
 
     def __init__(self, host: str, port: int, tb_limit: int = 20,
                  logger: logging.Logger = log) -> None:
         self._bindaddr = (host, port)
         self._tb_limit = tb_limit
         self._logger = logger
-        self._parser = MessageParser()
         self._daemon = True
-        self._loop: Optional[SelectorLoop] = None
-        self._listener: Optional[socket.socket] = None
-        self._handler_thread: Optional[ExcepthookThread] = None
-        self._handler_queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        self._connections: Dict[LineStream, ClientConnection] = {}
-        self._conn_lock = threading.Lock()
+        self._threads: Optional[ServerThreads] = None
         self._running = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
-        self._stop_lock = threading.Lock()
         self._ioloop_stub: Optional[IOLoopStub] = None
-        self._inline_handlers: Dict[str, Callable[..., Any]] = {}
 
     # ------------------------------------------------------------------ properties
     @property
-    def bind_address(self) -> tuple:
+    def bind_address(self) -> Tuple[str, int]:
         """The ``(host, port)`` the server listens on; the real port once started."""
         return self._bindaddr
 
@@ -101,7 +101,8 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
         Legacy: 0.5 had no :attr:`bind_address`; its users found an
         ephemeral port with ``server._sock.getsockname()``.
         """
-        return self._listener
+        threads = self._threads
+        return threads.io.listening_socket if threads is not None else None
 
     @property
     def bind_address_string(self) -> str:
@@ -110,8 +111,13 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
 
     @property
     def ioloop(self) -> Optional[IOLoopStub]:
-        """An object with ``add_callback(fn, *args)`` that runs on the I/O thread."""
+        """The I/O loop as katcp 0.9's users see it (``add_callback``, ``call_later``, ...)."""
         return self._ioloop_stub
+
+    def _timers(self) -> Any:
+        """The timer source of sampling strategies: the I/O loop (None before start)."""
+        threads = self._threads
+        return threads.io.loop if threads is not None else None
 
     # ------------------------------------------------------------------ 0.9 no-ops
     def setDaemon(self, daemonic: bool) -> None:
@@ -144,17 +150,18 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
         """
 
     def sync_with_ioloop(self, timeout: Optional[float] = None) -> None:
-        """Wait until the I/O and handler threads have processed earlier work.
+        """Wait until the handler thread has processed earlier work.
 
         Parameters
         ----------
         timeout : float, optional
             Seconds to wait.
         """
-        if not self._running.is_set():
+        threads = self._threads
+        if not self._running.is_set() or threads is None:
             return
         done = threading.Event()
-        self._handler_queue.put((done.set, ()))
+        threads.call_on_handler(done.set)
         done.wait(timeout)
 
     # ------------------------------------------------------------------ life cycle
@@ -188,28 +195,16 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
             raise RuntimeError("Server already started")
         if daemon is not None:
             self._daemon = bool(daemon)
-        listener = self._bind_socket(self._bindaddr)
-        self._listener = listener
-        self._bindaddr = listener.getsockname()[:2]
-        self._stopped.clear()
-        self._handler_queue = queue.SimpleQueue()
-        self._inline_handlers = self._find_inline_handlers()
-        loop = SelectorLoop(name="katcp-server-io", excepthook=excepthook, daemon=self._daemon)
-        self._loop = loop
-        self._ioloop_stub = IOLoopStub(loop)
-        loop.register(listener, _SELECT_READ, self._on_accept)
-        self._handler_thread = ExcepthookThread(excepthook, target=self._handler_main,
-                                                name="katcp-server-handler", daemon=self._daemon)
-        self._handler_thread.start()
-        loop.start()
-        loop.call_soon(self._running.set)
+        threads = ServerThreads(self, self._find_inline_handlers(), self._running, self._stopped,
+                                self._logger, self._tb_limit, excepthook, self._daemon)
+        self._bindaddr = threads.bind(self._bindaddr[0], self._bindaddr[1], self.BACKLOG)
+        # In place before any client is accepted: hooks and handlers use them.
+        self._threads = threads
+        self._ioloop_stub = IOLoopStub(threads.io.loop)  # type: ignore[arg-type]
+        threads.start()
         if timeout:
             return self._running.wait(timeout)
         return None
-
-    #: Requests whose standard handlers never block; while a client has nothing
-    #: queued on the handler thread they are answered on the I/O thread.
-    _NON_BLOCKING_HANDLERS: Dict[str, Callable[..., Any]] = {}
 
     def _find_inline_handlers(self) -> Dict[str, Callable[..., Any]]:
         cls = type(self)
@@ -223,19 +218,6 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
         """Serve clients in the calling thread until :meth:`stop` (katcp 0.5 form)."""
         self.start()
         self._stopped.wait()
-
-    def _bind_socket(self, bindaddr: tuple) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(bindaddr)
-            sock.listen(self.BACKLOG)
-            sock.setblocking(False)
-        except Exception:
-            sock.close()
-            self._logger.exception("Unable to bind to %s", bindaddr)
-            raise
-        return sock
 
     def running(self) -> bool:
         """Whether the server is running.
@@ -276,41 +258,8 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
             True if every server thread has ended (or the call came from a
             server thread, which ends right after).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._stop_lock:
-            loop, handler = self._loop, self._handler_thread
-            if loop is None:
-                return True
-            was_running = self._running.is_set()
-            self._running.clear()
-        if was_running:
-            on_handler = threading.current_thread() is handler
-            if on_handler:
-                self._disconnect_all_for_stop()
-            else:
-                self._handler_queue.put(_STOP)
-                if handler is not None:
-                    handler.join(self._remaining(deadline, 0.5))
-                if handler is not None and handler.is_alive():
-                    # A handler is busy: say goodbye without the device hooks.
-                    self._disconnect_all_for_stop(hooks=False)
-            loop.call_soon(self._close_all_streams)
-        loop.stop(self._remaining(deadline))  # from the loop thread: ends after this callback
-        self._handler_queue.put(_STOP)
-        if handler is not None and threading.current_thread() is not handler:
-            handler.join(self._remaining(deadline))
-        done = not loop.is_running() and (handler is None or not handler.is_alive())
-        if threading.current_thread() in (handler, loop.thread):
-            done = True  # the calling thread ends as soon as it returns
-        if done:
-            self._stopped.set()
-        return done
-
-    @staticmethod
-    def _remaining(deadline: Optional[float], fraction: float = 1.0) -> Optional[float]:
-        if deadline is None:
-            return None
-        return max(0.0, (deadline - time.monotonic()) * fraction)
+        threads = self._threads
+        return threads is None or threads.stop(timeout)
 
     def join(self, timeout: Optional[float] = None) -> None:
         """Wait for the server threads to end.
@@ -320,180 +269,334 @@ class DeviceServerBase(ServerMessagesMixin, metaclass=DeviceServerMetaclass):
         timeout : float, optional
             Seconds to wait.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        loop, handler = self._loop, self._handler_thread
-        for thread in (loop.thread if loop else None, handler):
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(self._remaining(deadline))
+        threads = self._threads
+        if threads is not None:
+            threads.join(timeout)
 
-    # ------------------------------------------------------------------ I/O thread
-    def _on_accept(self, listener: socket.socket, mask: int) -> None:
-        for _ in range(self.BACKLOG):
-            try:
-                sock, _addr = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self._logger.warning("accept failed: %s", exc)
-                return
-            if not self._running.is_set():
-                sock.close()
-                continue
-            self._add_client(sock)
+    # ------------------------------------------------------------------ dispatch
+    def on_message(self, client_conn: ClientConnection, msg: Message) -> None:
+        """Called on the handler thread for every message from a client.
 
-    def _add_client(self, sock: socket.socket) -> None:
-        try:  # notice peers that vanish without closing (power loss, cable)
-            set_keepalive(sock, *self.KEEPALIVE)
-        except (OSError, NotImplementedError):
-            pass
-        conn_box: List[ClientConnection] = []
-        parse = self._parser.parse
-        handler_put = self._handler_queue.put
-        dispatch = self._dispatch_message
-        inline = self._inline_handlers
-        handle_request = self.handle_request
-        request_type = Message.REQUEST
-        max_queued = self.MAX_QUEUED_PER_CLIENT
+        Parameters
+        ----------
+        client_conn : ClientConnection
+            The sender.
+        msg : Message
+            The message.
+        """
+        self.handle_message(client_conn, msg)
 
-        def on_line(line: bytes) -> None:
-            if not line:
-                return
-            conn = conn_box[0]
-            try:
-                msg = parse(line)
-            except Exception:
-                reason = "\n".join(traceback.format_exception(*sys.exc_info(), limit=self._tb_limit))
-                self._logger.error("BAD COMMAND: %s in line %r", reason, line[:200])
-                conn.inform(self.create_log_inform("error", reason, "root"))
-                return
-            if (inline and msg.mtype == request_type and msg.name in inline
-                    and conn._enqueued == conn._done):
-                # A built-in, non-blocking request with nothing of this client
-                # ahead of it: answer on the I/O thread, saving a thread hop.
-                handle_request(conn, msg)
-                return
-            conn._enqueued += 1
-            if conn._enqueued - conn._done >= max_queued:
-                # Back-pressure: read no more from this client until the
-                # handler thread catches up (paused before queueing, so the
-                # handler sees the pause when it takes this message).
-                conn._stream.pause_reading()
-            handler_put((dispatch, (conn, msg)))
+    def handle_message(self, client_conn: ClientConnection, msg: Message) -> None:
+        """Handle messages of all types from clients.
 
-        def on_close(reason: str) -> None:
-            self._client_closed(conn_box[0], reason)
-
-        stream = LineStream(self._loop, sock, on_line, on_close,
-                            max_line=self.MAX_MSG_SIZE, max_write=self.MAX_WRITE_BUFFER_SIZE)
-        conn = self.client_connection_factory(self, stream)
-        conn_box.append(conn)
-        with self._conn_lock:
-            self._connections[stream] = conn
-        stream.register()
-        conn._enqueued += 1
-        if getattr(type(self).on_client_connect, "_non_blocking", False):
-            self._connected(conn)  # a hook known not to block: no thread hop
+        Parameters
+        ----------
+        client_conn : ClientConnection
+            The sender.
+        msg : Message
+            The message.
+        """
+        if msg.mtype == Message.REQUEST:
+            self.handle_request(client_conn, msg)
+        elif msg.mtype == Message.INFORM:
+            self.handle_inform(client_conn, msg)
+        elif msg.mtype == Message.REPLY:
+            self.handle_reply(client_conn, msg)
         else:
-            handler_put((self._connected, (conn,)))
+            reason = "Unexpected message type received by server ['%s']." % (msg,)
+            client_conn.inform(self.create_log_inform("error", reason, "root"))
 
-    client_connection_factory = ClientConnection
+    def handle_request(self, connection: ClientConnection, msg: Message) -> None:
+        """Dispatch a request to its ``request_*`` method and send the reply.
 
-    def _client_closed(self, conn: ClientConnection, reason: str) -> None:
-        with self._conn_lock:
-            self._connections.pop(conn._stream, None)
-        if self._running.is_set():
-            self._handler_queue.put((self._lost_client, (conn, reason)))
-
-    def _close_all_streams(self) -> None:
-        if self._listener is not None:
-            if self._loop is not None:
-                self._loop.unregister(self._listener)
-            self._listener.close()
-            self._listener = None
-        with self._conn_lock:
-            streams = list(self._connections)
-            self._connections.clear()
-        for stream in streams:
-            stream.flush_now()
-            stream.close(SHUTDOWN_REASON)
-
-    # ------------------------------------------------------------------ handler thread
-    def _handler_main(self) -> None:
-        get = self._handler_queue.get
-        while True:
-            item = get()
-            if item is _STOP:
-                if self._loop is not None and not self._running.is_set():
-                    self._disconnect_all_for_stop()
-                    if not self._loop.is_running():
-                        self._stopped.set()  # stop() gave up waiting for a busy handler
-                    return
-                continue
-            fn, args = item
-            try:
-                fn(*args)
-            except Exception:
-                self._logger.exception("Error in server handler thread")
-
-    def _connected(self, conn: ClientConnection) -> None:
-        try:
-            if not conn._stream.closed:
-                self._call_connect_hook(conn)
-        finally:
-            conn._done += 1
-
-    def _call_connect_hook(self, conn: ClientConnection) -> None:
-        try:
-            self.on_client_connect(conn)
-        except Exception:
-            reason = "\n".join(traceback.format_exception(*sys.exc_info(), limit=self._tb_limit))
-            self._logger.error("Device error initialising connection %s", reason)
-            conn.inform(Message.inform("log", "Device error initialising connection " + reason))
-            conn._stream.close_after_flush("on_client_connect failed")
-
-    def _dispatch_message(self, conn: ClientConnection, msg: Message) -> None:
-        try:
-            if not conn._stream.closed:
-                self.on_message(conn, msg)
-        except Exception:
-            self._logger.exception("Error handling message %s", msg)
-        finally:
-            conn._done += 1
-            if (conn._stream.paused and not conn._resume_scheduled
-                    and conn._enqueued - conn._done <= self.MAX_QUEUED_PER_CLIENT // 2):
-                conn._resume_scheduled = True
-                self._loop.call_soon(self._resume_client, conn)
-
-    def _resume_client(self, conn: ClientConnection) -> None:
-        conn._resume_scheduled = False
-        conn._stream.resume_reading()
-
-    def _lost_client(self, conn: ClientConnection, reason: str) -> None:
-        self._call_disconnect_hook(conn, reason, False)
-
-    def _call_disconnect_hook(self, conn: ClientConnection, reason: str, valid: bool) -> None:
-        if conn.client_disconnect_called:
+        Parameters
+        ----------
+        connection : ClientConnection
+            The sender.
+        msg : Message
+            The request.
+        """
+        handler = self._request_handlers.get(msg.name)
+        if handler is None:
+            self._logger.error("%s INVALID: Unknown request.", msg.name)
+            connection.reply(Message.reply(msg.name, "invalid", "Unknown request."), msg)
             return
-        conn.on_client_disconnect_was_called()
+        req = ClientRequestConnection(connection, msg)
         try:
-            self.on_client_disconnect(conn, reason, valid)
+            reply = handler(self, req, msg)
+        except AsyncReply:
+            return
+        except FailReply as exc:
+            reason = str(exc)
+            self._logger.error("Request %s FAIL: %s", msg.name, reason)
+            reply = Message.reply(msg.name, "fail", reason)
         except Exception:
-            self._logger.exception("on_client_disconnect failed for %s", conn.address)
+            reply = self.create_exception_reply_and_log(msg, sys.exc_info())
+        if isinstance(reply, concurrent.futures.Future):
+            reply.add_done_callback(lambda fut: self._reply_from_future(connection, msg, fut))
+            return
+        if reply is None:
+            if not req.replied:
+                self._logger.warning("Request %s handler returned no reply", msg.name)
+            return
+        connection.reply(reply, msg)
 
-    def _disconnect_client(self, conn: ClientConnection, reason: str) -> None:
-        def disconnect() -> None:
-            self._call_disconnect_hook(conn, reason, not conn._stream.closed)
-            conn._stream.close_after_flush(reason)
-        if threading.current_thread() is self._handler_thread:
-            disconnect()
+    def _reply_from_future(self, connection: ClientConnection, msg: Message,
+                           fut: "concurrent.futures.Future[Any]") -> None:
+        try:
+            reply = fut.result()
+        except AsyncReply:
+            return
+        except FailReply as exc:
+            reply = Message.reply(msg.name, "fail", str(exc))
+        except Exception:
+            reply = self.create_exception_reply_and_log(msg, sys.exc_info())
+        if reply is not None:
+            connection.reply(reply, msg)
+
+    def create_exception_reply_and_log(self, req_msg: Message, exc_info: tuple) -> Message:
+        """Build a ``fail`` reply carrying the traceback of ``exc_info``.
+
+        Parameters
+        ----------
+        req_msg : Message
+            The failed request.
+        exc_info : tuple
+            ``sys.exc_info()`` of the error.
+
+        Returns
+        -------
+        reply : Message
+        """
+        reason = format_traceback(exc_info, self._tb_limit)
+        self._logger.error("Request %s FAIL: %s", req_msg.name, reason)
+        return Message.reply(req_msg.name, "fail", reason)
+
+    def _handle_other(self, handlers: Dict[str, Any], kind: str, connection: ClientConnection,
+                      msg: Message) -> None:
+        handler = handlers.get(msg.name)
+        if handler is None:
+            self._logger.warning("%s INVALID: Unknown %s.", msg.name, kind)
+            return
+        try:
+            handler(self, connection, msg)
+        except Exception:
+            reason = format_traceback(sys.exc_info(), self._tb_limit)
+            self._logger.error("%s %s FAIL: %s", kind.capitalize(), msg.name, reason)
+
+    def handle_inform(self, connection: ClientConnection, msg: Message) -> None:
+        """Dispatch an inform from a client to its ``inform_*`` method.
+
+        Parameters
+        ----------
+        connection : ClientConnection
+            The sender.
+        msg : Message
+            The inform.
+        """
+        self._handle_other(self._inform_handlers, "inform", connection, msg)
+
+    def handle_reply(self, connection: ClientConnection, msg: Message) -> None:
+        """Dispatch a reply from a client to its ``reply_*`` method.
+
+        Parameters
+        ----------
+        connection : ClientConnection
+            The sender.
+        msg : Message
+            The reply.
+        """
+        self._handle_other(self._reply_handlers, "reply", connection, msg)
+
+    # ------------------------------------------------------------------ sending
+    @staticmethod
+    def _plain(connection: Any) -> ClientConnection:
+        if isinstance(connection, ClientRequestConnection):
+            return connection.client_connection
+        return connection
+
+    def inform(self, connection: ClientConnection, msg: Message) -> None:
+        """Send an asynchronous inform to one client.
+
+        Parameters
+        ----------
+        connection : ClientConnection
+            The receiver.
+        msg : Message
+            An inform.
+        """
+        self._plain(connection).inform(msg)
+
+    def reply(self, connection: ClientConnection, reply: Message, orig_req: Message) -> None:
+        """Send a reply to an earlier request (e.g. after :class:`AsyncReply`).
+
+        Parameters
+        ----------
+        connection : ClientConnection
+            The receiver.
+        reply : Message
+            The reply; it gets the id of ``orig_req``.
+        orig_req : Message
+            The request.
+        """
+        self._plain(connection).reply(reply, orig_req)
+
+    def reply_inform(self, connection: ClientConnection, inform: Message, orig_req: Message) -> None:
+        """Send an inform belonging to an earlier request.
+
+        Parameters
+        ----------
+        connection : ClientConnection
+            The receiver.
+        inform : Message
+            The inform; it gets the id of ``orig_req``.
+        orig_req : Message
+            The request.
+        """
+        self._plain(connection).reply_inform(inform, orig_req)
+
+    def mass_inform(self, msg: Message) -> None:
+        """Send an inform to every connected client.
+
+        Parameters
+        ----------
+        msg : Message
+            An inform.
+        """
+        assert msg.mtype == Message.INFORM
+        threads = self._threads
+        if threads is not None:
+            threads.io.write_all(bytes(msg) + b"\n")
+
+    def create_log_inform(self, level_name: str, msg: str, name: str,
+                          timestamp: Optional[float] = None) -> Message:
+        """Build a ``#log`` inform.
+
+        Parameters
+        ----------
+        level_name : str
+            ``error``, ``warn``, ...
+        msg : str
+            The text.
+        name : str
+            The logger name.
+        timestamp : float, optional
+            Seconds since the epoch (default: now).
+
+        Returns
+        -------
+        inform : Message
+        """
+        if timestamp is None:
+            timestamp = time.time()
+        if self.PROTOCOL_INFO.major >= SEC_TS_KATCP_MAJOR:
+            ts = "%.6f" % timestamp
         else:
-            self._handler_queue.put((disconnect, ()))
+            ts = str(int(timestamp * 1000))
+        return Message.inform("log", level_name, ts, name, msg)
 
-    def _disconnect_all_for_stop(self, hooks: bool = True) -> None:
-        with self._conn_lock:
-            conns = list(self._connections.values())
-        for conn in conns:
-            if hooks:
-                self._call_disconnect_hook(conn, SHUTDOWN_REASON, not conn._stream.closed)
-            elif not conn.client_disconnect_called:
-                conn.inform(Message.inform("disconnect", SHUTDOWN_REASON))
+    # ------------------------------------------------------------------ hooks
+    def on_client_connect(self, conn: ClientConnection) -> None:
+        """Called on the handler thread when a client connects.
+
+        Parameters
+        ----------
+        conn : ClientConnection
+            The new client.
+        """
+
+    def on_client_disconnect(self, conn: ClientConnection, msg: str, connection_valid: bool) -> None:
+        """Called on the handler thread before a client connection is closed.
+
+        Parameters
+        ----------
+        conn : ClientConnection
+            The client.
+        msg : str
+            Why it is disconnected.
+        connection_valid : bool
+            Whether messages can still be sent to it.
+        """
+
+    # ------------------------------------------------------------------ katcp 0.5 socket API
+    def get_sockets(self) -> List[socket.socket]:
+        """The sockets of all connected clients.
+
+        Returns
+        -------
+        sockets : list of socket.socket
+        """
+        threads = self._threads
+        return [client.stream.sock for client in threads.clients()] if threads is not None else []
+
+    def _conn_for_sock(self, sock: Any) -> Optional[ClientConnection]:
+        if isinstance(sock, ClientConnection):
+            return sock
+        threads = self._threads
+        for client in threads.clients() if threads is not None else []:
+            if client.stream.sock is sock:
+                return client.connection
+        return None
+
+    def _send_message(self, sock: Any, msg: Message) -> None:
+        """Send any message to the client on ``sock`` (katcp 0.5's private method).
+
+        Legacy: kept because 0.5 code calls it. A closed or unknown client is
+        skipped, as 0.5 dropped failed sends.
+
+        Parameters
+        ----------
+        sock : socket.socket or ClientConnection
+            One of :meth:`get_sockets`, or a connection.
+        msg : Message
+            The message, sent as it is.
+        """
+        conn = self._conn_for_sock(sock)
+        if conn is not None:
+            conn._send(msg)
+
+    def tcp_inform(self, sock: socket.socket, msg: Message) -> None:
+        """Send an inform to the client on ``sock`` (katcp 0.5).
+
+        Parameters
+        ----------
+        sock : socket.socket
+            One of :meth:`get_sockets`.
+        msg : Message
+            An inform.
+        """
+        conn = self._conn_for_sock(sock)
+        if conn is not None:
+            conn.inform(msg)
+
+    def tcp_reply(self, sock: socket.socket, reply: Message, orig_req: Message) -> None:
+        """Send a reply to the client on ``sock`` (katcp 0.5).
+
+        Parameters
+        ----------
+        sock : socket.socket
+            One of :meth:`get_sockets`.
+        reply : Message
+            The reply.
+        orig_req : Message
+            The request.
+        """
+        conn = self._conn_for_sock(sock)
+        if conn is not None:
+            conn.reply(reply, orig_req)
+
+    def tcp_reply_inform(self, sock: socket.socket, inform: Message, orig_req: Message) -> None:
+        """Send a request's inform to the client on ``sock`` (katcp 0.5).
+
+        Parameters
+        ----------
+        sock : socket.socket
+            One of :meth:`get_sockets`.
+        inform : Message
+            The inform.
+        orig_req : Message
+            The request.
+        """
+        conn = self._conn_for_sock(sock)
+        if conn is not None:
+            conn.reply_inform(inform, orig_req)

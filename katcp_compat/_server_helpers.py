@@ -13,7 +13,7 @@ from typing import Any, Callable, Deque, Optional, Tuple
 
 from protocompat import netutil
 
-from ._codec import MAX_MSG_SIZE
+from ._codec import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE
 from ._connection import ClientConnection
 from ._futures import with_timeout
 
@@ -97,9 +97,11 @@ class KATCPServer:
         On construction.
     """
 
+    #: katcp 0.9.3's listen backlog; :class:`~katcp_compat.server.DeviceServerBase`
+    #: listens with ``socket.SOMAXCONN`` instead.
     BACKLOG = 5
     MAX_MSG_SIZE = MAX_MSG_SIZE
-    MAX_WRITE_BUFFER_SIZE = 2 * MAX_MSG_SIZE
+    MAX_WRITE_BUFFER_SIZE = MAX_WRITE_BUFFER_SIZE
     DISCONNECT_TIMEOUT = 1
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

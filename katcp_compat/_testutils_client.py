@@ -5,6 +5,7 @@ import threading
 import time
 from typing import Any, Callable, Container, Dict, List, Optional, Sequence, Tuple
 
+from ._text import to_str
 from .client import BlockingClient
 from .core import Message
 from .sensor import Sensor
@@ -33,7 +34,7 @@ def _with_value(msg: str, value: Any) -> str:
 
 def _native(value: Any) -> Any:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        return to_str(value, "replace")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, bool):
@@ -141,9 +142,7 @@ class BlockingTestClient(BlockingClient):
 
     def raw_send(self, chunk: bytes) -> None:
         """Send raw bytes to the server."""
-        stream = self._stream
-        if stream is not None:
-            stream.write(chunk)
+        self._io.write(chunk)
 
     def _sensor_lag(self) -> float:
         return getattr(self.test, "sensor_lag", 0)
@@ -214,7 +213,7 @@ class BlockingTestClient(BlockingClient):
         if sensortype == bool:
             value = bool(int(value))
         elif sensortype == str:
-            value = value.decode("utf-8", "replace")
+            value = to_str(value, "replace")
         else:
             value = sensortype(value)
         status = status.decode("ascii")

@@ -3,8 +3,9 @@
 import concurrent.futures
 import queue
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ._timers import SHARED_TIMERS
 from .core import AsyncReply, FailReply, Message
 from .kattypes import Bool, Float, Int, Str, request, request_timeout_hint, return_reply
 from .sensor import Sensor
@@ -49,13 +50,16 @@ class DeviceTestServer(DeviceServer):
         self._inform_handlers = dict(self._inform_handlers)
         self._reply_handlers = dict(self._reply_handlers)
         self._msgs: List[Message] = []
-        self._msgs_cond = threading.Condition()
+        self._msgs_lock = threading.Lock()
+        # (count, future) of until_messages calls not resolved yet.
+        self._msgs_waiters: List[Tuple[int, "concurrent.futures.Future[List[Message]]"]] = []
         #: Set to a message to make ``?sensor-list`` / ``?help`` fail with it.
         self.break_sensor_list: Any = False
         self.break_help: Any = False
         self.restart_queue: "queue.Queue[Any]" = queue.Queue()
         self.set_restart_queue(self.restart_queue)
-        self._slow_events: Dict[Any, threading.Event] = {}
+        # Per connection: the timer of its running slow command, and what ends it.
+        self._slow_commands: Dict[Any, Tuple[Any, Callable[[], None]]] = {}
 
     @property
     def request_names(self) -> List[str]:
@@ -103,24 +107,29 @@ class DeviceTestServer(DeviceServer):
         reply at once.
         """
         conn = req.client_connection
-        if conn in self._slow_events:
+        if conn in self._slow_commands:
             raise FailReply("A slow command is already running for this connection")
         wait_time = float(msg.arguments[0])
-        cancelled = self._slow_events[conn] = threading.Event()
 
         def finish() -> None:
-            cancelled.wait(wait_time)
-            self._slow_events.pop(conn, None)
-            req.reply("ok")
+            if self._slow_commands.pop(conn, None) is not None:  # once, whoever comes first
+                req.reply("ok")
 
-        threading.Thread(target=finish, name="slow-command", daemon=True).start()
+        timers = self.ioloop if self.ioloop is not None else SHARED_TIMERS  # not started yet
+        timer = timers.call_later(wait_time, finish)
+        self._slow_commands[conn] = (timer, finish)
         raise AsyncReply()
+
+    def _finish_slow_command(self, conn: Any) -> None:
+        entry = self._slow_commands.get(conn)
+        if entry is not None:
+            timer, finish = entry
+            timer.cancel()
+            finish()
 
     def request_cancel_slow_command(self, req: Any, msg: Message) -> Message:
         """Cancel a slow command, which then replies at once."""
-        event = self._slow_events.pop(req.client_connection, None)
-        if event is not None:
-            event.set()
+        self._finish_slow_command(req.client_connection)
         return req.make_reply("ok")
 
     @request(Str(), Float(), Int(), Bool())
@@ -160,9 +169,13 @@ class DeviceTestServer(DeviceServer):
 
     def handle_message(self, client_conn: Any, msg: Message) -> None:
         """Record the message, then handle it as usual."""
-        with self._msgs_cond:
+        with self._msgs_lock:
             self._msgs.append(msg)
-            self._msgs_cond.notify_all()
+            count = len(self._msgs)
+            due = [fut for cnt, fut in self._msgs_waiters if cnt <= count]
+            self._msgs_waiters = [(cnt, fut) for cnt, fut in self._msgs_waiters if cnt > count]
+        for fut in due:
+            fut.set_result(self._msgs)
         super().handle_message(client_conn, msg)
 
     @property
@@ -171,7 +184,8 @@ class DeviceTestServer(DeviceServer):
         return self._msgs
 
     def until_messages(self, cnt: int) -> "concurrent.futures.Future[List[Message]]":
-        """A Future resolved with :attr:`messages` once ``cnt`` have arrived.
+        """A Future resolved with :attr:`messages` once ``cnt`` have arrived
+        (or the server stops, or is not running).
 
         Parameters
         ----------
@@ -183,20 +197,21 @@ class DeviceTestServer(DeviceServer):
         future : concurrent.futures.Future
         """
         fut: "concurrent.futures.Future[List[Message]]" = concurrent.futures.Future()
-
-        def wait() -> None:
-            with self._msgs_cond:
-                self._msgs_cond.wait_for(lambda: len(self._msgs) >= cnt or not self.running())
+        with self._msgs_lock:
+            waiting = len(self._msgs) < cnt and self.running()
+            if waiting:
+                self._msgs_waiters.append((cnt, fut))
+        if not waiting:
             fut.set_result(self._msgs)
-
-        threading.Thread(target=wait, name="until-messages", daemon=True).start()
         return fut
 
     def stop(self, timeout: Optional[float] = 1.0) -> bool:
         """Stop the server; running slow commands reply first."""
-        for event in list(self._slow_events.values()):
-            event.set()
+        for conn in list(self._slow_commands):
+            self._finish_slow_command(conn)
         stopped = super().stop(timeout)
-        with self._msgs_cond:
-            self._msgs_cond.notify_all()
+        with self._msgs_lock:
+            waiters, self._msgs_waiters = self._msgs_waiters, []
+        for _cnt, fut in waiters:
+            fut.set_result(self._msgs)
         return stopped

@@ -14,7 +14,8 @@ import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar
 
-from ._client_base import DeviceClient, address_to_string, log
+from ._client_base import DeviceClient, log
+from ._text import address_to_string
 from .core import KatcpClientError, Message
 # Also importable from here, as from katcp.client.
 from .core import (AsyncEvent, DeviceMetaclass, KatcpClientDisconnected,  # noqa: F401
@@ -218,7 +219,7 @@ class CallbackClient(DeviceClient):
             timeout = self._request_timeout
         mid = self._get_mid_and_update_msg(msg, use_mid)
         pending = _Pending(mid, msg, reply_cb, inform_cb, user_data)
-        loop = self._loop
+        loop = self._io.loop
         if timeout is not None and loop is not None and loop.is_running():
             pending.timer = loop.call_later(timeout, self._handle_timeout, mid)
         self._push_and_send(pending)
@@ -294,7 +295,7 @@ class CallbackClient(DeviceClient):
         informs : list of Message
             The request's informs.
         """
-        loop = self._loop
+        loop = self._io.loop
         if loop is not None and loop.in_loop_thread():
             raise RuntimeError("Cannot call blocking_request() on the client's I/O thread")
         if timeout is None:
@@ -402,7 +403,7 @@ class CallbackClient(DeviceClient):
             self._do_fail_callback(reason, pending)
 
     def _on_disconnected(self, reason: str) -> None:
-        self._fail_waiting_requests(_STOPPED_REASON if not self._running.is_set()
+        self._fail_waiting_requests(_STOPPED_REASON if not self.running()
                                     else _CLOSED_REASON)
 
     def _on_stopping(self) -> None:

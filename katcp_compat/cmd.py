@@ -9,6 +9,7 @@ import argparse
 import sys
 from typing import List, Optional, Tuple
 
+from ._text import to_str
 from .client import BlockingClient
 from .core import Message, MessageParser
 
@@ -51,7 +52,7 @@ def readable(msg: Message) -> str:
     -------
     text : str
     """
-    args = " ".join(arg.decode("utf-8", "replace") for arg in msg.arguments)
+    args = " ".join(to_str(arg, "replace") for arg in msg.arguments)
     mid = "[%s]" % msg.mid.decode() if msg.mid else ""
     return ("%s%s%s %s" % ("?!#"[msg.mtype], msg.name, mid, args)).rstrip()
 

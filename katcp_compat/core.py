@@ -21,19 +21,21 @@ from typing import Any, Callable, Optional
 
 from protocompat import netutil
 
-from ._codec import (MAX_MSG_SIZE, BadLine, LineDecoder, Message, MessageParser,
-                     escape_argument, format_argument, unescape_argument)
+from ._codec import (MAX_MSG_SIZE, Message, MessageParser, escape_argument, format_argument,
+                     unescape_argument)
 from ._errors import (AsyncReply, FailReply, KatcpClientDisconnected, KatcpClientError,
                       KatcpDeviceError, KatcpLineTooLong, KatcpSyntaxError, KatcpTypeError,
                       KatcpVersionError)
 from ._futures import (AsyncEvent, AsyncState, LatencyTimer, future_timeout_manager,
                        hashable_identity, until_any, until_later, until_some)
 from ._handlers import DeviceMetaclass, DeviceServerMetaclass, convert_method_name
+from ._line_decoder import BadLine, LineDecoder
 from ._protocol import (DEFAULT_KATCP_MAJOR, FLOAT_TS_KATCP_MAJOR, INTERFACE_CHANGED_KATCP_MAJOR,
                         MID_KATCP_MAJOR, MS_TO_SEC_FAC, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR,
                         VERSION_CONNECT_KATCP_MAJOR, ProtocolFlags)
 from .kattypes import Address, Bool, Discrete, Float, Int, Lru, Str, Timestamp
-from .sensor import Reading, Sensor
+from ._reading import Reading
+from .sensor import Sensor
 
 __all__ = [
     "DEFAULT_KATCP_MAJOR", "SEC_TS_KATCP_MAJOR", "FLOAT_TS_KATCP_MAJOR", "MID_KATCP_MAJOR",

@@ -16,12 +16,12 @@ from functools import partial, update_wrapper, wraps
 from typing import Any, Callable, Iterable, List, Optional, Sequence
 
 from ._kattype_values import (Address, Bool, Discrete, DiscreteMulti, Float, Int, KatcpType, Lru,
-                              Regex, Str, StrictTimestamp, Struct, Timestamp, TimestampOrNow,
-                              _text)
+                              Regex, Str, StrictTimestamp, Struct, Timestamp, TimestampOrNow)
 from ._codec import Message
 from ._errors import FailReply
 from ._handlers import convert_method_name
 from ._protocol import DEFAULT_KATCP_MAJOR
+from ._text import to_str
 
 __all__ = [
     "KatcpType", "Int", "Float", "Bool", "Str", "Discrete", "DiscreteMulti", "Lru",
@@ -344,7 +344,7 @@ def make_reply(msgname: str, types: Sequence[KatcpType], arguments: Sequence[Any
     ValueError
         If the status is neither ``ok`` nor ``fail``, or values do not pack.
     """
-    status = _text(arguments[0]) if isinstance(arguments[0], (bytes, str)) else arguments[0]
+    status = to_str(arguments[0])
     if status == _FAIL:
         return Message.reply(msgname, *pack_types((Str(), Str()), arguments, major))
     if status == _OK:

@@ -1,4 +1,4 @@
-"""Sensor sampling strategies, driven by one shared timer thread.
+"""Sensor sampling strategies, timed by the timers of a loop.
 
 A strategy watches one sensor for one client and calls
 ``inform_callback(sensor, reading)`` whenever a ``#sensor-status`` inform is
@@ -24,12 +24,14 @@ name                  params                       sends
 
 Threads and how a server uses this module
 -----------------------------------------
-* Create one :class:`SampleReactor` per server, ``start()`` it with the
-  server and ``stop(timeout)`` it when the server stops. It is a single
-  thread with a heap of deadlines shared by every strategy of every client.
+* A strategy's timed work runs on a timer source given as ``reactor=``:
+  anything with ``time()`` and ``call_at(when, callback)``. A device server
+  passes its own I/O loop (a :class:`~protocompat.netutil.SelectorLoop`), so
+  sampling needs no thread of its own. katcp 0.5's :class:`SampleReactor` is
+  such a loop too.
 * For ``?sensor-sampling name strategy params...`` create the strategy with
   ``SampleStrategy.get_strategy(strategy, callback, sensor, *params,
-  reactor=reactor)`` (a ValueError means a bad name or bad parameters),
+  reactor=loop)`` (a ValueError means a bad name or bad parameters),
   call ``strategy.start()`` and only then send the reply: ``start()``
   sends the first inform synchronously, so it goes out before the reply, as
   the protocol requires. :meth:`SampleReactor.add_strategy` does both steps
@@ -41,31 +43,31 @@ Threads and how a server uses this module
   held, either on the thread that called ``sensor.set()``/``set_value()``
   (auto, event, differential and the rate strategies when a change may be
   sent at once), on the thread that called ``start()`` (the first inform), or
-  on the reactor thread (periods, held-back changes, longest-period
+  on the loop of the timer source (periods, held-back changes, longest-period
   repeats). It must be quick and must not block: queue the message for the
-  connection's I/O loop (``format_inform_v5(sensor, reading)``). Exceptions
-  it raises are logged and dropped.
-* Without a ``reactor`` keyword a strategy uses :func:`default_reactor`, a
-  shared daemon reactor started on first use whose thread ends after a
-  second with nothing scheduled (for scripts; servers should pass their
-  own).
+  connection (``format_inform_v5(sensor, reading)``). Exceptions it raises
+  are logged and dropped.
+* Without a ``reactor`` keyword a strategy runs on the foundation's shared
+  timer thread (:func:`protocompat.netutil.call_later_shared`), which exists
+  only while a timer is pending (for scripts; servers pass their loop).
 """
 
 import logging
 import math
 import os
 import threading
-import time
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from ._reactor import SampleReactor, TimerHandle, default_reactor
+from protocompat.netutil import TimerHandle
+
+from ._timers import SHARED_TIMERS, SampleReactor
 from .core import Message, Reading
 from .sensor import Sensor
 
 __all__ = [
     "SampleStrategy", "SampleNone", "SampleAuto", "SamplePeriod", "SampleEvent",
     "SampleDifferential", "SampleEventRate", "SampleDifferentialRate", "SampleReactor",
-    "TimerHandle", "default_reactor", "format_inform_v4", "format_inform_v5",
+    "format_inform_v4", "format_inform_v5",
 ]
 
 log = logging.getLogger("katcp_compat.sampling")
@@ -111,9 +113,6 @@ def format_inform_v5(sensor: Sensor, *reading: Any) -> Message:
     return Message.inform("sensor-status", timestamp, "1", sensor.name, status, value)
 
 
-# --------------------------------------------------------------------------- timer thread
-
-
 # --------------------------------------------------------------------------- strategies
 
 class SampleStrategy:
@@ -128,8 +127,11 @@ class SampleStrategy:
         The sensor to sample.
     *params : objects
         Strategy parameters (bytes or str as received, or numbers).
-    reactor : SampleReactor, optional (keyword)
-        The timer thread; :func:`default_reactor` when omitted.
+    reactor : object, optional (keyword)
+        The timer source: anything with ``time()`` and ``call_at(when,
+        callback)`` (a :class:`~protocompat.netutil.SelectorLoop`, a
+        :class:`SampleReactor`, a server's ``ioloop``); the shared timer
+        thread when omitted.
     ioloop : object, optional (keyword)
         Accepted for compatibility and ignored.
     """
@@ -153,28 +155,19 @@ class SampleStrategy:
         self._inform_callback = inform_callback
         self._sensor = sensor
         self._params = params
-        self._reactor: Optional[SampleReactor] = kwargs.get("reactor")
+        reactor = kwargs.get("reactor")
+        self.reactor: Any = SHARED_TIMERS if reactor is None else reactor
         self.ioloop = kwargs.get("ioloop")
         self._lock = threading.RLock()
         self._cancelled = False
 
-    @property
-    def reactor(self) -> SampleReactor:
-        """The timer thread this strategy uses (the shared default if none was given)."""
-        return self._reactor if self._reactor is not None else default_reactor()
-
     def _time(self) -> float:
-        """The reactor clock, read without starting the default reactor."""
-        return self._reactor.time() if self._reactor is not None else time.monotonic()
+        """The clock of the timer source."""
+        return self.reactor.time()
 
     def _call_at(self, when: float, callback: Callable[[], Any]) -> TimerHandle:
-        """Schedule on the reactor, replacing an idle-ended default reactor."""
-        try:
-            return self.reactor.call_at(when, callback)
-        except RuntimeError:
-            if self._reactor is not None:
-                raise
-            return default_reactor().call_at(when, callback)
+        """Run ``callback`` at ``when`` on the timer source."""
+        return self.reactor.call_at(when, callback)
 
     @classmethod
     def get_strategy(cls, strategyName: Any, inform_callback: Callable[[Sensor, Reading], Any],
@@ -192,7 +185,7 @@ class SampleStrategy:
         *params : objects
             Strategy parameters.
         **kwargs
-            ``reactor`` (and the ignored ``ioloop``).
+            ``reactor``, the timer source (and the ignored ``ioloop``).
 
         Returns
         -------

@@ -16,38 +16,17 @@ import inspect
 import threading
 import time
 import warnings
-from collections import namedtuple
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ._errors import KatcpSyntaxError, KatcpTypeError
 from ._protocol import DEFAULT_KATCP_MAJOR
+from ._reading import Reading
+from ._text import to_str
 from .kattypes import Address, Bool, Discrete, Float, Int, KatcpType, Lru, Str, Timestamp
 
 __all__ = ["Sensor", "Reading"]
 
 _OBSERVER_ARGS_WITH_READING = 2  # update(sensor, reading)
-
-
-class Reading(namedtuple("Reading", "timestamp status value")):
-    """A sensor reading: ``(timestamp, status, value)``.
-
-    Also available as ``katcp_compat.core.Reading``, where katcp has it.
-
-    Attributes
-    ----------
-    timestamp : float
-        Seconds since the Unix epoch at which the value was determined.
-    status : int
-        A sensor status constant (``Sensor.NOMINAL`` ...).
-    value : object
-        The value, of the sensor type's Python type.
-    """
-
-    __slots__ = ()
-
-
-def _native(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def _takes_reading(observer: Any) -> bool:
@@ -158,7 +137,7 @@ class Sensor:
     def __init__(self, sensor_type: Any, name: str, description: Optional[str] = None,
                  units: Optional[str] = None, params: Optional[Sequence[Any]] = None,
                  default: Any = None, initial_status: Optional[int] = None) -> None:
-        units = "" if units is None else _native(units)
+        units = "" if units is None else to_str(units)
         params = [] if params is None else list(params)
         if initial_status is None:
             initial_status = Sensor.UNKNOWN
@@ -173,7 +152,7 @@ class Sensor:
                 default_value = params[0]
             self._kattype: KatcpType = typeclass()
         elif sensor_type == Sensor.DISCRETE:
-            params = [_native(p) for p in params]
+            params = [to_str(p) for p in params]
             if not params:
                 raise ValueError("Discrete sensor %r needs at least one value in params" % (name,))
             default_value = params[0]
@@ -190,12 +169,12 @@ class Sensor:
         self._formatter = self._kattype.pack
         self._parser = self._kattype.unpack
         self.type = self.stype = self._kattype.name
-        self.name = _native(name)
+        self.name = to_str(name)
         if description is None:
             description = "%s sensor %r %s" % (
                 self.stype.capitalize(), self.name,
                 "in unit " + units if units else "with no unit")
-        self.description = _native(description)
+        self.description = to_str(description)
         self.units = units
         self.params = params
         self.formatted_params = [self._formatter(p, True) for p in params]
@@ -590,7 +569,7 @@ class Sensor:
         KatcpSyntaxError
             For an unknown name.
         """
-        key = type_string.decode("utf-8", "replace") if isinstance(type_string, bytes) else type_string
+        key = to_str(type_string, "replace")
         try:
             return cls.SENSOR_TYPE_LOOKUP[key]
         except (KeyError, TypeError):

@@ -2,7 +2,8 @@
 
 :class:`DeviceServerBase` handles sockets, threads and request dispatch;
 :class:`DeviceServer` adds sensors, sampling and the standard requests.
-Request handlers run on one handler thread; I/O runs on one selector thread.
+Request handlers run on one handler thread; I/O, sampling and timers run on
+one selector thread: a server runs these two threads.
 """
 
 from ._connection import ClientConnection, ClientRequestConnection
@@ -12,8 +13,7 @@ from ._device_server import AsyncDeviceServer, DeviceServer, construct_name_filt
 from ._server_base import SHUTDOWN_REASON, DeviceServerBase
 from ._server_helpers import (KATCPServer, MessageHandlerThread, ThreadsafeClientConnection,
                               return_future, with_relative_timeout)
-from ._codec import MAX_MSG_SIZE
-from ._stream import MAX_WRITE_BUFFER_SIZE
+from ._codec import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE
 # Also importable from here, as from katcp.server.
 from .core import (DEFAULT_KATCP_MAJOR, MS_TO_SEC_FAC, SEC_TO_MS_FAC,  # noqa: F401
                    SEC_TS_KATCP_MAJOR, VERSION_CONNECT_KATCP_MAJOR, AsyncReply,

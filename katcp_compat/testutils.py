@@ -19,7 +19,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence
 from unittest import mock
 
-from . import _server_messages
+from . import _server_base
 from ._connection import ClientConnection
 from ._testutils_client import BlockingTestClient, MessageRecorder
 from ._testutils_server import DeviceTestSensor, DeviceTestServer
@@ -358,7 +358,9 @@ def mock_req(req_name: str, *args: Any, **kwargs: Any) -> WaitingMock:
     if client_conn and sock:
         raise TypeError("Specify either client_conn or sock, not both")
     if server:
-        client_conn = ClientConnection(server, sock or WaitingMock())
+        stream = sock or WaitingMock()
+        client_conn = ClientConnection(lambda data, defer: stream.write(data), "mock:0",
+                                       lambda conn, reason: stream.close(), server.mass_inform)
     if not client_conn:
         client_conn = WaitingMock()
     req = WaitingMock()
@@ -395,7 +397,7 @@ def handle_mock_req(dev: Any, req: WaitingMock) -> "concurrent.futures.Future[An
     """
     client_connection = req.client_connection
     client_connection.reply.side_effect = lambda rep_msg, _orig: req.reply(*rep_msg.arguments)
-    with mock.patch.object(_server_messages, "ClientRequestConnection", return_value=req):
+    with mock.patch.object(_server_base, "ClientRequestConnection", return_value=req):
         dev.handle_request(req.client_connection, req.msg)
     return req.reply_and_inform_msgs_future
 

@@ -25,6 +25,10 @@ SEND_CHUNK = 256 * 1024
 PRODUCER_CHUNK = 256 * 1024
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+# Stands for an output queue or held-message queue not made yet: most streams
+# never need one, and a deque costs some 600 bytes (a server may hold thousands
+# of idle streams). Never appended to: each append site makes a real deque.
+_NONE_YET: Deque[Any] = collections.deque(maxlen=0)
 
 
 class PeerClosed(ConnectionError):
@@ -143,7 +147,7 @@ class Stream:
         # Output: items queued (bytes or producers), the bytes of the head item
         # already sent, and the queued byte count. All under _lock.
         self._lock = threading.Lock()
-        self._out: Deque[Item] = collections.deque()
+        self._out: Deque[Item] = _NONE_YET
         self._head_sent = 0
         self._out_size = 0
         self._chunk: Optional[memoryview] = None  # the part of a producer's output not yet sent
@@ -157,7 +161,7 @@ class Stream:
         self._started = False
         self._paused = False
         self._eof = False
-        self._held: Deque[Any] = collections.deque()  # messages decoded while paused
+        self._held: Deque[Any] = _NONE_YET  # messages decoded while paused
 
     # -- set-up -------------------------------------------------------------
     def start(self) -> None:
@@ -271,6 +275,8 @@ class Stream:
             return
         for message in messages:
             if self._paused:
+                if self._held is _NONE_YET:
+                    self._held = collections.deque()
                 self._held.append(message)
                 continue
             on_message(message)
@@ -360,6 +366,8 @@ class Stream:
             elif self._out_size + size > self._max_output:
                 size = -1  # refused
             if error is None and size >= 0:
+                if self._out is _NONE_YET:
+                    self._out = collections.deque()
                 self._out.append(data)
                 self._out_size += size
                 schedule = not self._flush_scheduled

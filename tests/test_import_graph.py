@@ -7,9 +7,6 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ["protocompat", "katcp_compat", "samp_compat", "sockproto"]
-# Packages whose cycles are still being taken apart.
-KNOWN_CYCLES = {"katcp_compat"}
-KNOWN_LATE_IMPORTS: Set[str] = set()
 #: Leaf modules: what each may import from its own package, and nothing else.
 LEAVES = {
     "katcp_compat._errors": set(),
@@ -136,26 +133,20 @@ def _without_parent_package_edges(graph: Dict[str, Set[str]]) -> Dict[str, Set[s
 
 
 @pytest.mark.parametrize("package", PACKAGES)
-def test_package_has_no_import_cycle(package, request):
-    if package in KNOWN_CYCLES:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="cycles being removed"))
+def test_package_has_no_import_cycle(package):
     graph, _ = _graph(package)
     cycles = _cycles(_without_parent_package_edges(graph))
     assert not cycles, "import cycles: %s" % "; ".join(" <-> ".join(c) for c in cycles)
 
 
 @pytest.mark.parametrize("package", PACKAGES)
-def test_package_imports_its_own_modules_only_at_module_level(package, request):
-    if package in KNOWN_LATE_IMPORTS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="cycles being removed"))
+def test_package_imports_its_own_modules_only_at_module_level(package):
     _, late = _graph(package)
     assert not late, "; ".join(late)
 
 
 @pytest.mark.parametrize("package", PACKAGES)
-def test_package_rewrites_no_module_attribute(package, request):
-    if package in KNOWN_CYCLES:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="cycles being removed"))
+def test_package_rewrites_no_module_attribute(package):
     rewrites = []
     for name, path in _modules(package).items():
         tree = ast.parse(open(path, encoding="utf-8").read(), path)

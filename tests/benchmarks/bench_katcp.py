@@ -9,13 +9,16 @@ ratio ours / theirs:
 * connect + greeting + disconnect cycles per second (raw sockets);
 * 1000 clients held by one server (in a fresh process each): resident memory
   per client and
-  errors (each client sends one ``?watchdog``).
+  errors (each client sends one ``?watchdog``). Both ends of every connection
+  are in that process, so it needs some 2,000 descriptors: it raises its soft
+  limit (often 1,024) up to the hard one, and says so if that is too low.
 """
 
 import argparse
 import gc
 import logging
 import os
+import resource
 import selectors
 import socket
 import sys
@@ -168,13 +171,37 @@ def _rss_kib():
     return 0
 
 
+#: Descriptors a process needs beyond two per connection (both ends are local).
+SPARE_DESCRIPTORS = 256
+
+
+def _descriptors_for(n_clients):
+    """Raise the soft limit on open files for ``n_clients`` connections with both
+    ends in this process; return None, or why it cannot be done."""
+    needed = 2 * n_clients + SPARE_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return None
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        return "needs %d open files; the hard limit is %d" % (needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return None
+
+
 def _many_clients_in_child(which, n_clients):
     """Run :func:`many_clients` in a fresh interpreter, so that memory
-    measurements do not see the other library's or earlier runs' heap."""
+    measurements do not see the other library's or earlier runs' heap.
+
+    Returns ``(KiB per client, errors)``, or ``(nan, n_clients)`` with the
+    child's complaint printed when it could not measure."""
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--many-clients-child",
                           which, str(n_clients)], capture_output=True, text=True, timeout=300)
-    kib, errors = out.stdout.split()[-2:]
-    return float(kib), int(errors)
+    words = out.stdout.split()
+    if out.returncode == 0 and len(words) >= 2:
+        return float(words[-2]), int(words[-1])
+    lines = (out.stderr or out.stdout).strip().splitlines() or ["exit status %d" % out.returncode]
+    print("  (%s, %d clients: %s)" % (which, n_clients, lines[-1]))
+    return float("nan"), n_clients
 
 
 def _collect(socks, lines_wanted, deadline):
@@ -271,7 +298,11 @@ def main(argv=None):
         logging.basicConfig(level=logging.CRITICAL)
         warnings.simplefilter("ignore")
         lib = katcp_compat if args.many_clients_child[0] == "ours" else katcp
-        print("%f %d" % many_clients(lib, int(args.many_clients_child[1])))
+        n_clients = int(args.many_clients_child[1])
+        problem = _descriptors_for(n_clients)
+        if problem:
+            sys.exit(problem)
+        print("%f %d" % many_clients(lib, n_clients))
         return
     logging.basicConfig(level=logging.CRITICAL)
     warnings.simplefilter("ignore")

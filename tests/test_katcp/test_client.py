@@ -1,7 +1,9 @@
 """Clients against a katcp_compat DeviceServer over loopback."""
 
 import concurrent.futures
+import logging
 import queue
+import socket
 import threading
 import time
 
@@ -130,8 +132,8 @@ def test_callback_request_with_user_data(client):
 def test_callback_request_runs_callbacks_on_the_io_thread(client):
     threads = queue.Queue()
     client.callback_request(Message.request("watchdog"),
-                            reply_cb=lambda msg: threads.put(threading.current_thread()))
-    assert threads.get(timeout=WAIT) is client._loop.thread
+                            reply_cb=lambda msg: threads.put(threading.get_ident()))
+    assert threads.get(timeout=WAIT) == client.ioloop_thread_id
 
 
 def test_callback_request_timeout(client):
@@ -225,6 +227,48 @@ def test_notify_connected_and_auto_reconnect(server):
         c.stop(WAIT)
 
 
+class _FailureCounter(logging.Handler):
+    """Counts the client's failed connection attempts (logged at debug level)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def emit(self, record):
+        if record.getMessage().startswith("Failed to connect"):
+            with self.changed:
+                self.count += 1
+                self.changed.notify_all()
+
+
+def test_failed_attempts_are_retried_every_reconnect_delay_without_backoff():
+    # As katcp 0.9.3: after many refused attempts the next one still comes
+    # auto_reconnect_delay later, not after a delay grown by backoff.
+    logger = logging.getLogger("test-katcp-reconnect")
+    logger.setLevel(logging.DEBUG)
+    failures = _FailureCounter()
+    logger.addHandler(failures)
+    port_holder = socket.socket()  # bound, not listening: connections are refused
+    port_holder.bind(("127.0.0.1", 0))
+    c = BlockingClient(*port_holder.getsockname(), logger=logger)
+    c.auto_reconnect_delay = 0.02
+    c.start()
+    try:
+        with failures.changed:
+            assert failures.changed.wait_for(lambda: failures.count >= 10, WAIT)
+        port_holder.listen()
+        started_at = time.monotonic()
+        assert c.wait_connected(WAIT)
+        # Doubling from 0.02 s, the eleventh retry would wait some 20 s.
+        assert time.monotonic() - started_at < 1.0
+    finally:
+        c.stop(WAIT)
+        c.join(WAIT)
+        port_holder.close()
+        logger.removeHandler(failures)
+
+
 def test_send_request_with_mid_needs_server_support():
     srv = started(V4Device("127.0.0.1", 0))
     c = _client(srv, DeviceClient)
@@ -257,7 +301,7 @@ def test_until_futures(server):
         assert c.is_connected()
     finally:
         c.stop(WAIT)
-    assert c.until_stopped().result(WAIT) is None
+    assert c.until_stopped().result(WAIT) is True  # as katcp's AsyncEvent.until_set
 
 
 def test_request_check_raises_on_failure(client):
@@ -295,8 +339,8 @@ def test_addresses_and_aliases(client, server):
 
 def test_ioloop_add_callback_runs_on_the_io_thread(client):
     ran = queue.Queue()
-    client.ioloop.add_callback(lambda: ran.put(threading.current_thread()))
-    assert ran.get(timeout=WAIT) is client._loop.thread
+    client.ioloop.add_callback(lambda: ran.put(threading.get_ident()))
+    assert ran.get(timeout=WAIT) == client.ioloop_thread_id
 
 
 def test_client_stop_from_an_inform_handler(server):
@@ -313,6 +357,15 @@ def test_client_stop_from_an_inform_handler(server):
     assert stopped.wait(WAIT)
     c.join(WAIT)
     assert not c.running()
+
+
+def test_client_stopped_right_after_start_is_not_running(server):
+    for _ in range(20):
+        c = BlockingClient(*server.bind_address)
+        c.start()
+        c.stop(WAIT)
+        c.join(WAIT)
+        assert not c.running()
 
 
 def test_client_can_be_restarted_after_stop(server):

@@ -1,4 +1,4 @@
-"""Sampling strategies and the shared timer thread."""
+"""Sampling strategies and the timer sources they run on."""
 import heapq
 import logging
 import threading
@@ -11,26 +11,35 @@ from katcp_compat.sampling import (SampleAuto, SampleDifferential, SampleDiffere
                                    SampleReactor, SampleStrategy, format_inform_v4,
                                    format_inform_v5)
 from katcp_compat.sensor import Sensor
+from protocompat.netutil import SelectorLoop, TimerHandle
 
 WAIT = 5.0
 
 
-class ManualReactor(SampleReactor):
-    """A reactor whose clock only moves when the test says so (never started)."""
+class ManualClock:
+    """A timer source whose clock only moves when the test says so.
+
+    Any object with ``time()`` and ``call_at(when, callback)`` may time a
+    strategy; this one runs the due calls in ``advance``.
+    """
 
     def __init__(self):
-        super().__init__()
         self.now = 1000.0
+        self._heap = []
 
     def time(self):
         return self.now
+
+    def call_at(self, when, callback, *args):
+        handle = TimerHandle(when, callback, args)
+        heapq.heappush(self._heap, handle)
+        return handle
 
     def advance(self, seconds):
         self.now += seconds
         while self._heap and self._heap[0].when <= self.now:
             handle = heapq.heappop(self._heap)
             if not handle.cancelled:
-                handle.cancelled = True
                 handle.callback(*handle.args)
 
 
@@ -53,6 +62,15 @@ class Collector:
 
 
 @pytest.fixture
+def loop():
+    """A selector loop, as a device server's I/O loop times its strategies."""
+    lp = SelectorLoop(name="test-sampling-loop")
+    lp.start()
+    yield lp
+    assert lp.stop(WAIT)
+
+
+@pytest.fixture
 def reactor():
     r = SampleReactor()
     r.start()
@@ -62,7 +80,7 @@ def reactor():
 
 @pytest.fixture
 def manual():
-    return ManualReactor()
+    return ManualClock()
 
 
 @pytest.fixture
@@ -242,36 +260,36 @@ def test_format_informs_v5_and_v4():
     assert bytes(format_inform_v4(sensor, *reading)) == b"#sensor-status 1234500 1 a.b nominal 3"
 
 
-# ---------------------------------------------------------------- the real timer thread
+# ---------------------------------------------------------------- real loops
 
-def test_period_informs_come_from_the_reactor_thread(int_sensor, reactor):
-    strategy, got = make("period", int_sensor, reactor, "0.02", count=4)
+def test_period_informs_come_from_the_loop_thread(int_sensor, loop):
+    strategy, got = make("period", int_sensor, loop, "0.02", count=4)
     strategy.start()
     assert got.enough.wait(WAIT)
     strategy.cancel()
     assert got.threads[0] is threading.current_thread()
-    assert all(t is reactor for t in got.threads[1:4])
+    assert all(t is loop.thread for t in got.threads[1:4])
 
 
-def test_no_inform_after_cancel_returns(int_sensor, reactor):
-    strategy, got = make("period", int_sensor, reactor, "0.01", count=3)
+def test_no_inform_after_cancel_returns(int_sensor, loop):
+    strategy, got = make("period", int_sensor, loop, "0.01", count=3)
     strategy.start()
     assert got.enough.wait(WAIT)
     strategy.cancel()
     count = len(got.readings)
     marker = threading.Event()
-    reactor.call_later(0.05, marker.set)
+    loop.call_later(0.05, marker.set)
     assert marker.wait(WAIT)
     assert len(got.readings) == count
 
 
-def test_many_strategies_share_one_thread(reactor):
+def test_many_strategies_share_one_loop_and_start_no_thread(loop):
     before = threading.active_count()
     sensors = [Sensor.float("s%d" % i) for i in range(50)]
     collectors = []
     strategies = []
     for sensor in sensors:
-        strategy, got = make("period", sensor, reactor, "0.01", count=2)
+        strategy, got = make("period", sensor, loop, "0.01", count=2)
         strategy.start()
         strategies.append(strategy)
         collectors.append(got)
@@ -281,53 +299,33 @@ def test_many_strategies_share_one_thread(reactor):
         strategy.cancel()
 
 
-def test_reactor_runs_calls_in_deadline_order(reactor):
-    order = []
-    done = threading.Event()
-    now = reactor.time()
-    reactor.call_at(now + 0.06, lambda: (order.append(3), done.set()))
-    reactor.call_at(now + 0.02, order.append, 1)
-    reactor.call_at(now + 0.04, order.append, 2)
-    assert done.wait(WAIT)
-    assert order == [1, 2, 3]
+def test_strategy_without_timer_source_runs_on_the_shared_timer_thread_which_then_ends(
+        int_sensor):
+    got = Collector(3)
+    strategy = SampleStrategy.get_strategy("period", got, int_sensor, "0.01")
+    strategy.start()
+    assert got.enough.wait(WAIT)
+    strategy.cancel()
+    shared = got.threads[1]
+    assert shared is not threading.current_thread() and shared.name == "protocompat-timers"
+    shared.join(WAIT)
+    assert not shared.is_alive()
 
 
-def test_reactor_cancelled_call_does_not_run(reactor):
-    ran = []
-    done = threading.Event()
-    handle = reactor.call_later(0.01, ran.append, "cancelled")
-    handle.cancel()
-    reactor.call_later(0.03, done.set)
-    assert done.wait(WAIT)
-    assert ran == []
+# ---------------------------------------------------------------- katcp 0.5's SampleReactor
+
+def test_sample_reactor_runs_the_timers_of_strategies_added_to_it_on_its_thread(int_sensor,
+                                                                              reactor):
+    got = Collector(3)
+    strategy = SampleStrategy.get_strategy("period", got, int_sensor, "0.01")
+    reactor.add_strategy(strategy)
+    assert got.enough.wait(WAIT)
+    reactor.remove_strategy(strategy)
+    assert strategy.reactor is reactor
+    assert all(t is reactor.thread for t in got.threads[1:3])
 
 
-def test_reactor_survives_exception_in_a_call(reactor, caplog):
-    done = threading.Event()
-
-    def boom():
-        raise ValueError("timer failed")
-
-    with caplog.at_level(logging.ERROR, logger="katcp_compat.sampling"):
-        reactor.call_later(0, boom)
-        reactor.call_later(0.01, done.set)
-        assert done.wait(WAIT)
-    assert "timer failed" in caplog.text
-
-
-def test_reactor_stop_ends_thread_within_timeout():
-    r = SampleReactor()
-    r.start()
-    r.call_later(3600, print)
-    assert r.stop(WAIT)
-    assert not r.is_alive()
-
-
-def test_stop_of_never_started_reactor_returns_true():
-    assert SampleReactor().stop(0.1)
-
-
-def test_reactor_add_and_remove_strategy_katcp05_style(int_sensor, reactor):
+def test_sample_reactor_add_and_remove_strategy_katcp05_style(int_sensor, reactor):
     got = Collector(2)
     strategy = SampleStrategy.get_strategy("auto", got, int_sensor)
     reactor.add_strategy(strategy)
@@ -335,44 +333,18 @@ def test_reactor_add_and_remove_strategy_katcp05_style(int_sensor, reactor):
     reactor.remove_strategy(strategy)
     int_sensor.set_value(10)
     assert got.values == [0, 9]
-    assert strategy.reactor is reactor
 
 
-def test_default_reactor_thread_ends_when_idle_and_restarts_on_demand(int_sensor):
-    got = Collector(2)
-    strategy = SampleStrategy.get_strategy("period", got, int_sensor, "0.01")
-    strategy.start()
-    assert got.enough.wait(WAIT)
-    first = strategy.reactor
-    strategy.cancel()
-    first.join(WAIT)
-    assert not first.is_alive()
-    again = Collector(2)
-    strategy = SampleStrategy.get_strategy("period", again, int_sensor, "0.01")
-    strategy.start()
-    assert again.enough.wait(WAIT)
-    second = strategy.reactor
-    strategy.cancel()
-    assert second is not first
-    second.join(WAIT)
-    assert not second.is_alive()
+def test_sample_reactor_stop_ends_its_thread_within_timeout():
+    r = SampleReactor()
+    r.setDaemon(True)
+    r.start()
+    assert r.isAlive() and r.is_alive()
+    r.call_later(3600, print)
+    assert r.stop(WAIT)
+    r.join(WAIT)
+    assert not r.is_alive()
 
 
-def test_concurrent_setters_each_get_exactly_one_auto_inform(int_sensor, manual):
-    strategy, got = make("auto", int_sensor, manual)
-    strategy.start()
-    per_thread, n_threads = 300, 4
-    start = threading.Barrier(n_threads)
-
-    def setter():
-        start.wait(WAIT)
-        for i in range(per_thread):
-            int_sensor.set_value(i)
-
-    threads = [threading.Thread(target=setter) for _ in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(WAIT)
-    strategy.cancel()
-    assert len(got.readings) == 1 + per_thread * n_threads
+def test_stop_of_never_started_reactor_returns_true():
+    assert SampleReactor().stop(0.1)

@@ -205,3 +205,44 @@ def test_burst_of_updates_arrives_complete_and_in_order(device):
     lines = [raw.readline() for _ in range(2000)]
     assert lines == ["#sensor-status %d.000000 1 an.int nominal %d" % (v, v)
                      for v in range(1, 2001)]
+
+
+class _EveryType(ExampleDevice):
+    """One sensor of every KATCP type, some with values that need escaping."""
+
+    def setup_sensors(self):
+        from katcp_compat.sensor import Sensor
+        self.every = [
+            Sensor.integer("t.int", "", "", [-9, 9]), Sensor.float("t.float", "", ""),
+            Sensor.boolean("t.bool", "", ""), Sensor.lru("t.lru", "", ""),
+            Sensor.discrete("t.disc", "", "", ["a b", "c"]), Sensor.string("t.str", "", ""),
+            Sensor.string("t.empty", "", ""), Sensor.timestamp("t.time", ""),
+            Sensor.address("t.addr", "", "")]
+        for sensor in self.every:
+            self.add_sensor(sensor)
+
+
+class _EveryTypeV4(_EveryType):
+    PROTOCOL_INFO = V4Device.PROTOCOL_INFO
+
+
+@pytest.mark.parametrize("cls, fmt", [(_EveryType, "v5"), (_EveryTypeV4, "v4")])
+def test_sensor_status_informs_of_every_type_are_what_format_inform_makes(cls, fmt):
+    from katcp_compat.sampling import format_inform_v4, format_inform_v5
+    format_inform = format_inform_v5 if fmt == "v5" else format_inform_v4
+    srv = started(cls("127.0.0.1", 0))
+    raw = RawClient(srv.bind_address)
+    values = {"t.int": -3, "t.float": 1e-05, "t.bool": True, "t.lru": 1, "t.disc": "a b",
+              "t.str": "tab\tand space \\ é", "t.empty": "", "t.time": 1234.5,
+              "t.addr": ("::1", 7147)}
+    try:
+        raw.skip_greeting(2 if fmt == "v4" else 3)
+        for sensor in srv.every:
+            sensor.set(1000.25, sensor.WARN, values[sensor.name])
+            first = bytes(format_inform(sensor, *sensor.read())).decode("utf-8")
+            assert raw.request("?sensor-sampling %s auto" % sensor.name)[0] == first
+            sensor.set_value(values[sensor.name], sensor.ERROR, 2000.5)
+            assert raw.readline() == bytes(format_inform(sensor, *sensor.read())).decode("utf-8")
+    finally:
+        raw.close()
+        srv.stop(WAIT)

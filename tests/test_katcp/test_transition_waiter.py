@@ -5,6 +5,7 @@ import pytest
 
 from katcp_compat import testutils as our_testutils
 from katcp_compat.sensor import Sensor
+from katcp_testutils_shim import import_katcp_testutils
 
 WAIT = 5.0
 
@@ -13,8 +14,8 @@ def _implementations():
     yield pytest.param((our_testutils, Sensor), id="katcp_compat")
     try:
         import katcp
-        from katcp import testutils as their_testutils
-    except Exception as exc:  # tornado 4.5's testing module fails on Python 3.10+
+        their_testutils = import_katcp_testutils()
+    except Exception as exc:
         yield pytest.param(None, id="katcp-0.9.3", marks=pytest.mark.skip(
             reason="katcp.testutils (the reference) cannot be imported here: %s" % (exc,)))
     else:
