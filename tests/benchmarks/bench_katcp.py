@@ -1,327 +1,327 @@
-"""katcp_compat against katcp 0.9.3, side by side in one process.
+"""katcp_compat beside katcp 0.9.3, aiokatcp and the physical limit, in one run.
 
-Run: ``python tests/benchmarks/bench_katcp.py [--quick]``. Prints, for each
-measurement, both numbers (the median of three alternating runs) and the
-ratio ours / theirs:
+Run: ``python tests/benchmarks/bench_katcp.py [--quick] [--runs N] [--only FIGURE ...]``.
 
-* blocking ``?watchdog`` round trips per second, 1 client and 8 clients;
-* ``#sensor-status`` events delivered per second (``auto`` strategy);
-* connect + greeting + disconnect cycles per second (raw sockets);
-* 1000 clients held by one server (in a fresh process each): resident memory
-  per client and
-  errors (each client sends one ``?watchdog``). Both ends of every connection
-  are in that process, so it needs some 2,000 descriptors: it raises its soft
-  limit (often 1,024) up to the hard one, and says so if that is too low.
+Each implementation is measured with its own server and its own client (see
+``bench_katcp_sides.py``): katcp 0.9.3 (``DeviceServer``, ``BlockingClient``),
+aiokatcp (``DeviceServer``, ``Client``), protocompat (katcp_compat's
+``DeviceServer``, ``BlockingClient``) and the physical limit (a bare
+``selectors`` server answering inline, a client blocking on ``recv``). Every
+figure is the median of several runs, the implementations taking turns within
+each run, since the machine may be shared.
+
+Figures (names for ``--only``):
+
+``rt1``
+    ``?watchdog`` round trips/s of one client; server and client in two processes.
+``rt8p``
+    8 clients, each in its own process with one request in flight; the server
+    in another process.
+``rt8t``
+    8 clients in one client process with one request in flight each: one
+    thread per client for the threaded clients (and the physical limit), one
+    task per client on one event loop for aiokatcp (its own way).
+``events``
+    ``#sensor-status`` informs/s received by one client with the ``event``
+    strategy while the server sets the sensor 1, 2, ..., N (``?burst N``),
+    server and client in two processes.
+``cycles``
+    connect, read the greeting, disconnect (raw sockets), cycles/s.
+``memory``
+    resident memory of the server process per client with 1000 clients
+    connected (each has read its greeting and made one ``?watchdog``), KiB.
+``inproc-rt1``, ``inproc-rt8``, ``inproc-events``
+    the same figures with both ends in one process (as tests and simulators
+    run them); aiokatcp's server and clients then share one event loop.
+
+For a profile, run the two ends by hand, e.g. under ``py-spy record``:
+``--serve protocompat`` prints the port and serves until stdin closes;
+``--client protocompat --port P --figure rt --n 8 --seconds 10`` runs a client.
 """
 
 import argparse
-import gc
-import logging
-import os
+import multiprocessing
 import resource
-import selectors
-import socket
+import statistics
 import sys
-import threading
 import time
-import subprocess
-import warnings
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+from benchlib import PROCESS_WAIT, ServerProcess
 
-import katcp  # noqa: E402  (the original, as the reference)
+import bench_katcp_sides as sides
+from bench_katcp_sides import IMPLEMENTATIONS, TITLES
 
-import katcp_compat  # noqa: E402
-
-WAIT = 10.0
-
-
-# --------------------------------------------------------------------------- devices
-
-def make_device(lib):
-    class Device(lib.DeviceServer):
-        VERSION_INFO = ("bench", 1, 0)
-        BUILD_INFO = ("bench", 1, 0, "")
-
-        def setup_sensors(self):
-            self.counter = lib.Sensor.integer("counter", "A counter", "", [0, 10 ** 9])
-            self.add_sensor(self.counter)
-
-    return Device
-
-
-def start_server(lib):
-    server = make_device(lib)("127.0.0.1", 0)
-    server.start(timeout=WAIT)
-    return server
-
-
-def stop_server(server):
-    server.stop()
-    server.join(timeout=WAIT)
-
-
-def start_client(lib, server, cls=None):
-    client = (cls or lib.BlockingClient)(*server.bind_address)
-    client.start(timeout=WAIT)
-    assert client.wait_protocol(WAIT)
-    return client
-
-
-def stop_client(client):
-    client.stop()
-    client.join(timeout=WAIT)
-
-
-# --------------------------------------------------------------------------- measurements
-
-def round_trips(lib, n_clients, duration):
-    server = start_server(lib)
-    clients = [start_client(lib, server) for _ in range(n_clients)]
-    counts = [0] * n_clients
-    errors = [0]
-    stop_at = [0.0]
-    go = threading.Event()
-
-    def work(i):
-        client = clients[i]
-        go.wait()
-        while time.monotonic() < stop_at[0]:
-            reply, _ = client.blocking_request(lib.Message.request("watchdog"))
-            if not reply.reply_ok():
-                errors[0] += 1
-            counts[i] += 1
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(n_clients)]
-    for t in threads:
-        t.start()
-    start = time.monotonic()
-    stop_at[0] = start + duration
-    go.set()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - start
-    for client in clients:
-        stop_client(client)
-    stop_server(server)
-    return sum(counts) / elapsed, errors[0]
-
-
-def sensor_events(lib, n_events):
-    server = start_server(lib)
-    received = [0]
-    done = threading.Event()
-
-    class Listener(lib.CallbackClient):
-        def inform_sensor_status(self, msg):
-            """Count it."""
-            received[0] += 1
-            if received[0] >= n_events + 1:
-                done.set()
-
-    client = start_client(lib, server, Listener)
-    reply, _ = client.blocking_request(lib.Message.request("sensor-sampling", "counter", "auto"))
-    assert reply.reply_ok(), reply
-    counter = server.counter
-    start = time.monotonic()
-    for i in range(1, n_events + 1):
-        counter.set_value(i)
-    ok = done.wait(WAIT * 3)
-    elapsed = time.monotonic() - start
-    stop_client(client)
-    stop_server(server)
-    return received[0] / elapsed, (n_events + 1 - received[0]) if ok else n_events + 1 - received[0]
-
-
-def _read_lines(sock, count):
-    buf = b""
-    while buf.count(b"\n") < count:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return buf
-
-
-def connect_cycles(lib, duration):
-    server = start_server(lib)
-    address = server.bind_address
-    cycles, errors = 0, 0
-    start = time.monotonic()
-    while time.monotonic() - start < duration:
-        sock = socket.create_connection(address, timeout=WAIT)
-        try:
-            _read_lines(sock, 3)
-            cycles += 1
-        except (OSError, EOFError):
-            errors += 1
-        finally:
-            sock.close()
-    elapsed = time.monotonic() - start
-    stop_server(server)
-    return cycles / elapsed, errors
-
-
-def _rss_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-#: Descriptors a process needs beyond two per connection (both ends are local).
+#: Clients held at once for the memory figure.
+MANY_CLIENTS = 1000
+#: Descriptors this process keeps beyond one per held client.
 SPARE_DESCRIPTORS = 256
+#: Seconds between telling client processes to go and their start.
+START_DELAY = 0.05
+#: Remarks on the current figure's runs (printed under its row).
+NOTES: List[str] = []
+
+FIGURES = ("rt1", "rt8p", "rt8t", "events", "cycles", "memory",
+           "inproc-rt1", "inproc-rt8", "inproc-events")
+LABELS = {
+    "rt1": "?watchdog round trips, 1 client",
+    "rt8p": "round trips, 8 clients in 8 processes",
+    "rt8t": "round trips, 8 clients in 1 process",
+    "events": "#sensor-status events",
+    "cycles": "connect/disconnect cycles",
+    "memory": "memory per client (1000 clients)",
+    "inproc-rt1": "in-process round trips, 1 client",
+    "inproc-rt8": "in-process round trips, 8 clients",
+    "inproc-events": "in-process #sensor-status events",
+}
+UNITS = {"memory": "KiB"}
+#: Implementations each figure applies to (the physical limit is the bare round trip only).
+APPLIES = {figure: IMPLEMENTATIONS[:3] for figure in FIGURES}
+APPLIES.update({"rt1": IMPLEMENTATIONS, "rt8p": IMPLEMENTATIONS, "rt8t": IMPLEMENTATIONS,
+                "inproc-rt1": IMPLEMENTATIONS[:3], "inproc-rt8": IMPLEMENTATIONS[:3]})
 
 
-def _descriptors_for(n_clients):
-    """Raise the soft limit on open files for ``n_clients`` connections with both
-    ends in this process; return None, or why it cannot be done."""
-    needed = 2 * n_clients + SPARE_DESCRIPTORS
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        return None
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        return "needs %d open files; the hard limit is %d" % (needed, hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-    return None
+# --------------------------------------------------------------------------- client processes
+
+MEASURES: Dict[str, Callable[..., Tuple[int, float]]] = {
+    "rt": sides.round_trips,
+    "events": sides.sensor_events,
+    "cycles": sides.connect_cycles,
+}
 
 
-def _many_clients_in_child(which, n_clients):
-    """Run :func:`many_clients` in a fresh interpreter, so that memory
-    measurements do not see the other library's or earlier runs' heap.
+def _client_child(pipe: Any, measure: str, impl: str, port: int, n: int) -> None:
+    sides.quiet()
 
-    Returns ``(KiB per client, errors)``, or ``(nan, n_clients)`` with the
-    child's complaint printed when it could not measure."""
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--many-clients-child",
-                          which, str(n_clients)], capture_output=True, text=True, timeout=300)
-    words = out.stdout.split()
-    if out.returncode == 0 and len(words) >= 2:
-        return float(words[-2]), int(words[-1])
-    lines = (out.stderr or out.stdout).strip().splitlines() or ["exit status %d" % out.returncode]
-    print("  (%s, %d clients: %s)" % (which, n_clients, lines[-1]))
-    return float("nan"), n_clients
+    def go() -> Tuple[float, float]:
+        pipe.send("ready")
+        return pipe.recv()
+
+    try:
+        pipe.send(MEASURES[measure](impl, port, n, go))
+    except Exception as exc:
+        pipe.send(("error", "%s: %s" % (type(exc).__name__, exc)))
 
 
-def _collect(socks, lines_wanted, deadline):
-    """Read from all sockets until each has ``lines_wanted`` more lines or the
-    deadline passes; return the sockets that got them and their data."""
-    sel = selectors.DefaultSelector()
-    data = {}
-    for sock in socks:
-        sock.setblocking(False)
-        sel.register(sock, selectors.EVENT_READ)
-        data[sock] = b""
-    complete = []
-    while data and time.monotonic() < deadline:
-        for key, _ in sel.select(max(0.0, deadline - time.monotonic())):
-            sock = key.fileobj
-            try:
-                chunk = sock.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:
-                chunk = b""
-            data[sock] += chunk
-            if not chunk or data[sock].count(b"\n") >= lines_wanted:
-                sel.unregister(sock)
-                if chunk:
-                    complete.append((sock, data[sock]))
-                del data[sock]
-    sel.close()
-    return complete
+def _in_process_child(pipe: Any, measure: str, impl: str, n: int, seconds: float) -> None:
+    sides.quiet()
+    try:
+        pipe.send(sides.in_process(MEASURES[measure], impl, n, seconds))
+    except Exception as exc:
+        pipe.send(("error", "%s: %s" % (type(exc).__name__, exc)))
 
 
-def many_clients(lib, n_clients, budget=20.0):
-    server = start_server(lib)
-    address = server.bind_address
-    gc.collect()
-    before = _rss_kib()
-    deadline = time.monotonic() + budget
-    socks = []
-    for _ in range(n_clients):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            socks.append(socket.create_connection(address, timeout=min(2.0, remaining)))
-        except OSError:
-            pass
-    greeted = [sock for sock, _ in _collect(socks, 3, deadline)]
-    for sock in greeted:
-        sock.sendall(b"?watchdog\n")
-    replies = _collect(greeted, 1, deadline)
-    ok = sum(1 for _, data in replies if data.endswith(b"!watchdog ok\n"))
-    gc.collect()
-    after = _rss_kib()
+def _run_children(target: Callable[..., None], arg_sets: List[Tuple[Any, ...]],
+                  seconds: Optional[float]) -> List[Tuple[int, float]]:
+    """Run ``target(pipe, *args)`` in one new process per argument set; once all are
+    ready, tell them to go (for ``seconds``); return their results."""
+    context = multiprocessing.get_context("spawn")
+    pipes, processes = [], []
+    for args in arg_sets:
+        parent, child = context.Pipe()
+        process = context.Process(target=target, args=(child,) + args, daemon=True)
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    try:
+        if seconds is not None:
+            for pipe in pipes:
+                _expect(pipe, "ready")
+            start = time.monotonic() + START_DELAY
+            for pipe in pipes:
+                pipe.send((start, start + seconds))
+        results = [_expect(pipe, None) for pipe in pipes]
+    finally:
+        for process in processes:
+            process.join(PROCESS_WAIT)
+            if process.is_alive():
+                process.kill()
+                process.join(PROCESS_WAIT)
+    return results
+
+
+def _expect(pipe: Any, wanted: Any) -> Any:
+    if not pipe.poll(PROCESS_WAIT * 4):
+        raise RuntimeError("a client process did not answer")
+    got = pipe.recv()
+    if isinstance(got, tuple) and got and got[0] == "error":
+        raise RuntimeError(got[1])
+    if wanted is not None and got != wanted:
+        raise RuntimeError("a client process said %r" % (got,))
+    return got
+
+
+def _rate(results: List[Tuple[int, float]]) -> float:
+    return sum(count for count, _ in results) / max(seconds for _, seconds in results)
+
+
+# --------------------------------------------------------------------------- figures
+
+def measure(figure: str, impl: str, seconds: float, n_events: int) -> float:
+    """One run of one figure for one implementation."""
+    if figure.startswith("inproc-"):
+        what = figure[len("inproc-"):]
+        measure_name, n = ("events", n_events) if what == "events" else ("rt", int(what[2:]))
+        return _rate(_run_children(_in_process_child, [(measure_name, impl, n, seconds)], None))
+    with ServerProcess(sides.serve, impl) as (port, pid):
+        if figure == "memory":
+            return _memory_per_client(port, pid)
+        if figure == "rt1":
+            arg_sets = [("rt", impl, port, 1)]
+        elif figure == "rt8p":
+            arg_sets = [("rt", impl, port, 1)] * 8
+        elif figure == "rt8t":
+            arg_sets = [("rt", impl, port, 8)]
+        elif figure == "events":
+            arg_sets = [("events", impl, port, n_events)]
+        else:
+            arg_sets = [("cycles", impl, port, 0)]
+        return _rate(_run_children(_client_child, arg_sets, seconds))
+
+
+def _memory_per_client(port: int, pid: int) -> float:
+    socks, errors = sides.hold_clients(port, 1)  # what the first client costs once
     for sock in socks:
         sock.close()
-    stop_server(server)
-    return (after - before) / n_clients, n_clients - ok
+    before = _rss_kib(pid)
+    socks, errors = sides.hold_clients(port, MANY_CLIENTS)
+    after = _rss_kib(pid)
+    for sock in socks:
+        sock.close()
+    if errors == MANY_CLIENTS:
+        raise RuntimeError("no client got an answer")
+    if errors:
+        NOTES.append("%d of %d clients had no reply within %.0f s"
+                     % (errors, MANY_CLIENTS, sides.WAIT))
+    return (after - before) / MANY_CLIENTS
+
+
+def _rss_kib(pid: int) -> int:
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for process %d" % pid)
+
+
+def _raise_descriptor_limit() -> None:
+    needed = MANY_CLIENTS + SPARE_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise SystemExit("the memory figure needs %d open files; the hard limit is %d"
+                             % (needed, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 # --------------------------------------------------------------------------- report
 
-def _median_pair(measure, repeats):
-    """Run ``measure(lib)`` alternately for both libraries; return the median
-    rate of each with the total errors (the machine may be shared, so single
-    runs are noisy)."""
-    results = {katcp_compat: [], katcp: []}
-    for _ in range(repeats):
-        for lib in (katcp_compat, katcp):
-            results[lib].append(measure(lib))
-    pairs = []
-    for lib in (katcp_compat, katcp):
-        rates = sorted(rate for rate, _ in results[lib])
-        pairs.append((rates[len(rates) // 2], sum(err for _, err in results[lib])))
-    return pairs
+def run(figures: List[str], runs: int, seconds: float, n_events: int) -> Dict[str, Dict[str, Any]]:
+    table: Dict[str, Dict[str, Any]] = {}
+    for figure in figures:
+        impls = [impl for impl in APPLIES[figure] if sides.installed(impl)]
+        values: Dict[str, List[float]] = {impl: [] for impl in impls}
+        problems: Dict[str, str] = {}
+        notes: Set[str] = set()
+        for i in range(runs):
+            turn = impls[i % len(impls):] + impls[:i % len(impls)]
+            for impl in turn:
+                if impl in problems:
+                    continue
+                del NOTES[:]
+                try:
+                    values[impl].append(measure(figure, impl, seconds, n_events))
+                except Exception as exc:
+                    problems[impl] = str(exc)
+                notes.update("%s: %s" % (TITLES[impl], note) for note in NOTES)
+        row: Dict[str, Any] = {impl: statistics.median(v) for impl, v in values.items() if v}
+        row.update({impl: "failed: " + why for impl, why in problems.items()})
+        table[figure] = row
+        _print_row(figure, row)
+        for note in sorted(notes):
+            print("    " + note)
+    return table
 
 
-def _row(name, ours, theirs, unit, higher_is_better=True):
-    ratio = ours[0] / theirs[0] if theirs[0] else float("inf")
-    if not higher_is_better:
-        ratio = theirs[0] / ours[0] if ours[0] else float("inf")
-    note = "" if not theirs[1] else "   (katcp's figure covers a failed run)"
-    print("%-34s %12.1f %12.1f %-10s %6.2fx   errors ours/theirs: %d/%d%s"
-          % (name, ours[0], theirs[0], unit, ratio, ours[1], theirs[1], note))
+def _print_header(runs: int, seconds: float) -> None:
+    print("median of %d run%s, %.1f s each; server and client in separate processes "
+          "unless in-process" % (runs, "" if runs == 1 else "s", seconds))
+    print("%-38s" % "figure" + "".join("%15s" % TITLES[i] for i in IMPLEMENTATIONS)
+          + "   protocompat/: katcp   aiokatcp    limit")
+
+
+def _print_row(figure: str, row: Dict[str, Any]) -> None:
+    unit = UNITS.get(figure, "/s")
+    cells = []
+    for impl in IMPLEMENTATIONS:
+        value = row.get(impl)
+        if value is None:
+            cells.append("%15s" % "-")
+        elif isinstance(value, str):
+            cells.append("%15s" % "failed")
+        else:
+            cells.append("%15s" % (("%.1f" if unit == "KiB" else "%.0f") % value))
+    ratios = []
+    ours = row.get("protocompat")
+    for other in ("katcp", "aiokatcp", "limit"):
+        theirs = row.get(other)
+        if isinstance(ours, float) and isinstance(theirs, float) and ours and theirs:
+            ratio = theirs / ours if unit == "KiB" else ours / theirs
+            ratios.append("%8.2fx" % ratio)
+        else:
+            ratios.append("%9s" % "-")
+    print("%-38s" % ("%s (%s)" % (LABELS[figure], unit)) + "".join(cells) + "   "
+          + " ".join(ratios))
+    for impl, value in row.items():
+        if isinstance(value, str):
+            print("    %s: %s" % (TITLES[impl], value))
     sys.stdout.flush()
 
 
-def main(argv=None):
+# --------------------------------------------------------------------------- by hand
+
+def _serve_by_hand(impl: str) -> None:
+    with ServerProcess(sides.serve, impl) as (port, pid):
+        print("%s server: port %d, pid %d; close stdin (Ctrl-D) to stop" % (impl, port, pid))
+        sys.stdout.flush()
+        sys.stdin.read()
+
+
+def _client_by_hand(impl: str, port: int, figure: str, n: int, seconds: float) -> None:
+    def go() -> Tuple[float, float]:
+        now = time.monotonic()
+        return now, now + seconds
+    count, took = MEASURES[figure](impl, port, n, go)
+    print("%s %s: %d in %.2f s: %.0f/s" % (impl, figure, count, took, count / took))
+
+
+def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parser.add_argument("--many-clients-child", nargs=2, metavar=("LIB", "N"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="one short run of each figure")
+    parser.add_argument("--runs", type=int, help="runs per figure (default 5; --quick: 1)")
+    parser.add_argument("--seconds", type=float, help="seconds per timed run")
+    parser.add_argument("--only", nargs="+", choices=FIGURES, help="these figures only")
+    parser.add_argument("--serve", choices=IMPLEMENTATIONS, help="run a server by hand")
+    parser.add_argument("--client", choices=IMPLEMENTATIONS, help="run a client by hand")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--figure", choices=sorted(MEASURES), default="rt")
+    parser.add_argument("--n", type=int, default=1, help="clients (rt) or events (events)")
     args = parser.parse_args(argv)
-    if args.many_clients_child:
-        logging.basicConfig(level=logging.CRITICAL)
-        warnings.simplefilter("ignore")
-        lib = katcp_compat if args.many_clients_child[0] == "ours" else katcp
-        n_clients = int(args.many_clients_child[1])
-        problem = _descriptors_for(n_clients)
-        if problem:
-            sys.exit(problem)
-        print("%f %d" % many_clients(lib, n_clients))
+    sides.quiet()
+    if args.serve:
+        _serve_by_hand(args.serve)
         return
-    logging.basicConfig(level=logging.CRITICAL)
-    warnings.simplefilter("ignore")
-    duration = 0.5 if args.quick else 1.5
-    n_events = 10000 if args.quick else 30000
-    repeats = 1 if args.quick else 3
-    print("%-34s %12s %12s %-10s %7s" % ("measurement", "katcp_compat", "katcp 0.9.3", "unit",
-                                         "ratio"))
-    round_trips(katcp_compat, 1, 0.2)  # warm up both
-    round_trips(katcp, 1, 0.2)
-    for n in (1, 8):
-        _row("watchdog round trips, %d client%s" % (n, "s" if n > 1 else ""),
-             *_median_pair(lambda lib: round_trips(lib, n, duration), repeats), "req/s")
-    _row("#sensor-status events",
-         *_median_pair(lambda lib: sensor_events(lib, n_events), repeats), "events/s")
-    _row("connect+disconnect cycles",
-         *_median_pair(lambda lib: connect_cycles(lib, duration), repeats), "cycles/s")
-    _row("1000 clients: memory per client", _many_clients_in_child("ours", 1000),
-         _many_clients_in_child("theirs", 1000), "KiB", higher_is_better=False)
+    if args.client:
+        _client_by_hand(args.client, args.port, args.figure, args.n, args.seconds or 5.0)
+        return
+    runs = args.runs or (1 if args.quick else 5)
+    seconds = args.seconds or (0.5 if args.quick else 1.5)
+    n_events = 5000 if args.quick else 20000
+    figures = args.only or list(FIGURES)
+    if "memory" in figures:
+        _raise_descriptor_limit()
+    _print_header(runs, seconds)
+    run(figures, runs, seconds, n_events)
 
 
 if __name__ == "__main__":
