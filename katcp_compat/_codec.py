@@ -7,7 +7,7 @@ is :mod:`katcp_compat._line_decoder`'s job. The public names are re-exported by
 
 import numbers
 import re
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Set, Union
 
 from ._errors import KatcpSyntaxError, KatcpTypeError
 
@@ -41,10 +41,18 @@ _ESCAPE_RE = re.compile(rb"[\\ \0\n\r\x1b\t]")
 _SPECIAL_RE = re.compile(rb"[\0\n\r\x1b\t ]")
 _UNESCAPE_RE = re.compile(rb"\\(.?)", re.DOTALL)
 _WHITESPACE_RE = re.compile(rb"[ \t]+")
+# A line with none of these splits with bytes.split() (on spaces and tabs only)
+# into arguments that need no unescaping: the common case, parsed fast.
+_SLOW_LINE_RE = re.compile(rb"[\\\0\n\r\x1b\x0b\x0c]")
 # ``$`` (not ``\Z``) as in the original parser: a name may end in one LF.
 _NAME_RE = re.compile(rb"^(?P<name>[a-zA-Z][a-zA-Z0-9\-]*)(\[(?P<id>[0-9]+)\])?$")
 _VALID_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]*$")
 _EMPTY_ARG = b"\\@"
+# The characters _ESCAPE_RE escapes, but for the space.
+_ESCAPE_BUT_SPACE_RE = re.compile(rb"[\\\0\n\r\x1b\t]")
+#: Message names already found valid (a set kept small: names are few).
+_KNOWN_NAMES: Set[str] = set()
+_MAX_KNOWN_NAMES = 1024
 
 
 def _escape_match(match: "re.Match[bytes]") -> bytes:
@@ -107,6 +115,20 @@ def unescape_argument(arg: bytes) -> bytes:
 
 def _encode_text(text: str) -> bytes:
     return text.encode("utf-8", "replace")
+
+
+def _format_arguments(arguments: Iterable[Any]) -> List[bytes]:
+    """:func:`format_argument` of each, with bytes and str handled inline."""
+    formatted = []
+    for arg in arguments:
+        cls = arg.__class__
+        if cls is bytes:
+            formatted.append(arg)
+        elif cls is str:
+            formatted.append(arg.encode("utf-8", "replace"))
+        else:
+            formatted.append(format_argument(arg))
+    return formatted
 
 
 def format_argument(arg: Any) -> bytes:
@@ -206,12 +228,13 @@ class Message:
             self.mid = mid
         else:
             self.mid = str(mid).encode("ascii", "replace")
-        self.arguments: List[bytes] = (
-            [] if arguments is None else [format_argument(x) for x in arguments])
+        self.arguments: List[bytes] = [] if arguments is None else _format_arguments(arguments)
         if mtype not in self.TYPE_SYMBOLS:
             raise KatcpSyntaxError("Invalid command type %r." % (mtype,))
         if self.mid is not None and not self.mid.isdigit():
             raise KatcpSyntaxError("Invalid message id %r." % (mid,))
+        if name.__class__ is str and name in _KNOWN_NAMES:
+            return
         if not name:
             raise KatcpSyntaxError("Command missing command name.")
         if isinstance(name, bytes):
@@ -223,6 +246,8 @@ class Message:
                                        "alphabetic character (got %r)." % (name,))
             raise KatcpSyntaxError("Command name should consist only of "
                                    "alphanumeric characters and dashes (got %r)." % (name,))
+        if name.__class__ is str and len(_KNOWN_NAMES) < _MAX_KNOWN_NAMES:
+            _KNOWN_NAMES.add(name)
 
     def format_argument(self, arg: Any) -> bytes:
         """Format one argument as bytes.
@@ -252,13 +277,18 @@ class Message:
 
     def __bytes__(self) -> bytes:
         """Return the escaped wire line without end-of-line."""
-        parts = [self.TYPE_SYMBOLS[self.mtype], self.name.encode("ascii")]
+        head = self.TYPE_SYMBOLS[self.mtype] + self.name.encode("ascii")
         if self.mid is not None:
-            parts.append(b"[%s]" % self.mid)
-        for arg in self.arguments:
-            parts.append(b" ")
-            parts.append(_ESCAPE_RE.sub(_escape_match, arg) or _EMPTY_ARG)
-        return b"".join(parts)
+            head += b"[%s]" % self.mid
+        arguments = self.arguments
+        if not arguments:
+            return head
+        joined = b" ".join(arguments)
+        if (joined.count(b" ") == len(arguments) - 1 and b"" not in arguments
+                and _ESCAPE_BUT_SPACE_RE.search(joined) is None):
+            return head + b" " + joined  # nothing to escape (the usual case)
+        return head + b" " + b" ".join(_ESCAPE_RE.sub(_escape_match, arg) or _EMPTY_ARG
+                                       for arg in arguments)
 
     def __str__(self) -> str:
         """Return the wire line decoded as UTF-8 (invalid bytes raise)."""
@@ -459,10 +489,14 @@ class MessageParser:
         if mtype is None:
             raise KatcpSyntaxError(
                 "Bad type character %r." % (type_char.decode("latin-1"),))
-        parts = _WHITESPACE_RE.split(line)
-        if not parts[-1]:
-            del parts[-1]
-        arguments = [unescape_argument(x) for x in parts[1:]]
+        if _SLOW_LINE_RE.search(line) is None:
+            parts = line.split()
+            arguments = parts[1:]
+        else:
+            parts = _WHITESPACE_RE.split(line)
+            if not parts[-1]:
+                del parts[-1]
+            arguments = [unescape_argument(x) for x in parts[1:]]
         match = _NAME_RE.match(parts[0][1:])
         if not match:
             raise KatcpSyntaxError("Bad message name (and possibly id) %r." % (

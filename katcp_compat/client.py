@@ -4,7 +4,8 @@
 :class:`AsyncClient`) adds requests with callbacks, Futures and blocking
 waits; :class:`BlockingClient` is the same class under its katcp 0.5 name.
 Every client has one I/O thread; reply and inform callbacks run on it.
-Requests may be made from any other thread.
+Requests may be made from any other thread. A thread blocked in
+``blocking_request`` reads its reply itself (see :meth:`CallbackClient.blocking_request`).
 """
 
 import collections
@@ -16,6 +17,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar
 
 from ._client_base import DeviceClient, log
 from ._text import address_to_string
+from ._line_decoder import BadLine
 from .core import KatcpClientError, Message
 # Also importable from here, as from katcp.client.
 from .core import (AsyncEvent, DeviceMetaclass, KatcpClientDisconnected,  # noqa: F401
@@ -69,12 +71,16 @@ _STOPPED_REASON = "Client stopped before reply was received"
 _CLOSED_REASON = "Connection closed before reply was received"
 #: Extra seconds a blocking caller waits beyond the request timeout.
 _EXTRA_WAIT = 1.0
+#: Methods through which every message passes; a subclass that overrides one
+#: sees every message on the I/O thread (no reading in a blocked caller's thread).
+_DISPATCH_METHODS = ("_on_message", "handle_message", "handle_reply", "handle_inform")
 
 
 class _Pending:
     """A request waiting for its reply."""
 
-    __slots__ = ("mid", "request", "reply_cb", "inform_cb", "user_data", "timer", "start")
+    __slots__ = ("mid", "request", "reply_cb", "inform_cb", "user_data", "timer", "start",
+                 "waiter")
 
     def __init__(self, mid: bytes, request: Message, reply_cb: Optional[Callable[..., Any]],
                  inform_cb: Optional[Callable[..., Any]], user_data: Optional[tuple]) -> None:
@@ -85,26 +91,43 @@ class _Pending:
         self.user_data = user_data
         self.timer: Any = None
         self.start = time.monotonic()
+        self.waiter: Optional[_Waiter] = None  # set for a blocking request
 
 
 class _Waiter:
-    """Collects one request's informs and reply for a blocking caller."""
+    """Hands one request's informs and reply to the thread blocked on it.
 
-    __slots__ = ("event", "reply", "informs", "last_activity")
+    The caller waits on a lock that the reply releases: one lock, no
+    condition variable.
+    """
+
+    __slots__ = ("_lock", "reply", "informs", "last_activity")
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        self._lock = threading.Lock()
+        self._lock.acquire()
         self.reply: Optional[Message] = None
         self.informs: List[Message] = []
         self.last_activity = time.monotonic()
 
     def on_reply(self, msg: Message) -> None:
-        self.reply = msg
-        self.event.set()
+        if self.reply is None:
+            self.reply = msg
+            self._lock.release()
 
     def on_inform(self, msg: Message) -> None:
         self.informs.append(msg)
         self.last_activity = time.monotonic()
+
+    def done(self) -> bool:
+        return self.reply is not None
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        """Wait up to ``timeout`` seconds (None: no limit); True once the reply is in."""
+        if self._lock.acquire(True, -1 if timeout is None else max(0.0, timeout)):
+            self._lock.release()  # later waits return at once
+            return True
+        return False
 
 
 class CallbackClient(DeviceClient):
@@ -141,6 +164,9 @@ class CallbackClient(DeviceClient):
         super().__init__(host, port, tb_limit=tb_limit, logger=logger,
                          auto_reconnect=auto_reconnect)
         self._request_timeout = timeout
+        cls = type(self)
+        self._caller_reads = all(getattr(cls, name) is getattr(CallbackClient, name)
+                                 for name in _DISPATCH_METHODS)
         self._pending_lock = threading.Lock()
         # Held while a request is queued for its reply and written, so that
         # the wire order is the order of the per-name queues.
@@ -177,6 +203,12 @@ class CallbackClient(DeviceClient):
     def _pop(self, mid: bytes) -> Optional[_Pending]:
         with self._pending_lock:
             return self._pop_locked(mid)
+
+    def _pending_for_locked(self, msg: Message) -> Optional[_Pending]:
+        """The request a reply or inform belongs to: by id, else by name."""
+        if msg.mid is not None:
+            return self._async_queue.get(msg.mid)
+        return self._oldest_without_id_locked(msg.name)
 
     def _oldest_without_id_locked(self, name: str) -> Optional[_Pending]:
         """The first-sent request of this name that went out without an id."""
@@ -277,6 +309,14 @@ class CallbackClient(DeviceClient):
         Never raises for a failed request: a timeout or a lost connection
         comes back as a ``fail`` reply.
 
+        The calling thread reads the reply itself, with no hand-over from the
+        I/O thread: it takes reading over before the request goes out.
+        Messages of other requests and asynchronous informs still go to their
+        callbacks and handlers on the I/O thread, in the order received (those
+        received before the reply have been handled when this returns). A
+        subclass that overrides ``handle_message``, ``handle_reply`` or
+        ``handle_inform`` gets every message through them on the I/O thread.
+
         Parameters
         ----------
         msg : Message
@@ -303,13 +343,18 @@ class CallbackClient(DeviceClient):
         mid = self._get_mid_and_update_msg(msg, use_mid)
         waiter = _Waiter()
         pending = _Pending(mid, msg, waiter.on_reply, waiter.on_inform, None)
-        self._push_and_send(pending)
-        event = waiter.event
+        pending.waiter = waiter
+        # This thread reads the reply itself when it can (no hand-over from
+        # the I/O thread), taking reading over before the request goes out.
+        if not (self._caller_reads and self._io.read_here(
+                self._take_for_blocked_caller, waiter.done, timeout,
+                lambda: self._push_and_send(pending))):
+            self._push_and_send(pending)
         if timeout is None:
-            event.wait()
+            waiter.wait(None)
         else:
-            while not event.wait(max(0.0, (waiter.last_activity if keepalive else pending.start)
-                                     + timeout - time.monotonic())):
+            while not waiter.wait((waiter.last_activity if keepalive else pending.start)
+                                  + timeout - time.monotonic()):
                 if not keepalive or waiter.last_activity + timeout <= time.monotonic():
                     break
         if waiter.reply is None and self._pop(mid) is not None:
@@ -317,7 +362,7 @@ class CallbackClient(DeviceClient):
             reason = "Request {0} timed out after {1:f} seconds.".format(msg.name, elapsed)
             return Message.reply(msg.name, "fail", reason, mid=msg.mid), waiter.informs
         if waiter.reply is None:  # a reply is being delivered right now
-            event.wait(_EXTRA_WAIT)
+            waiter.wait(_EXTRA_WAIT)
         if waiter.reply is None:
             return Message.reply(msg.name, "fail", _CLOSED_REASON, mid=msg.mid), waiter.informs
         return waiter.reply, waiter.informs
@@ -339,10 +384,7 @@ class CallbackClient(DeviceClient):
             The inform.
         """
         with self._pending_lock:
-            if msg.mid is not None:
-                pending = self._async_queue.get(msg.mid)
-            else:
-                pending = self._oldest_without_id_locked(msg.name)
+            pending = self._pending_for_locked(msg)
         inform_cb = pending.inform_cb if pending is not None else None
         if inform_cb is None:
             super().handle_inform(msg)
@@ -361,12 +403,9 @@ class CallbackClient(DeviceClient):
             The reply.
         """
         with self._pending_lock:
-            if msg.mid is not None:
-                pending = self._pop_locked(msg.mid)
-            else:
-                pending = self._oldest_without_id_locked(msg.name)
-                if pending is not None:
-                    self._pop_locked(pending.mid)
+            pending = self._pending_for_locked(msg)
+            if pending is not None:
+                self._pop_locked(pending.mid)
         if pending is not None and pending.timer is not None:
             pending.timer.cancel()
         reply_cb = pending.reply_cb if pending is not None else None
@@ -377,6 +416,27 @@ class CallbackClient(DeviceClient):
             self._call(reply_cb, msg, pending.user_data)
         except Exception:
             self._log_handler_error("Callback reply", msg)
+
+    def _take_for_blocked_caller(self, msg: Any) -> bool:
+        """A message read by a thread blocked in :meth:`blocking_request`: hand it to
+        the blocking request it belongs to (no user code runs); False for any
+        other message, which then goes to the I/O thread."""
+        if msg.__class__ is BadLine:
+            return False
+        mtype = msg.mtype
+        if mtype != Message.REPLY and mtype != Message.INFORM:
+            return False
+        with self._pending_lock:
+            pending = self._pending_for_locked(msg)
+            if pending is None or pending.waiter is None:
+                return False
+            if mtype == Message.REPLY:
+                self._pop_locked(pending.mid)
+        if mtype == Message.REPLY:
+            pending.waiter.on_reply(msg)
+        else:
+            pending.waiter.on_inform(msg)
+        return True
 
     def _do_fail_callback(self, reason: str, pending: _Pending) -> None:
         if pending.timer is not None:

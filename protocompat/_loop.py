@@ -22,6 +22,12 @@ EVENT_READ_WRITE = selectors.EVENT_READ | selectors.EVENT_WRITE
 
 Callback = Callable[..., Any]
 
+# Selectors whose interest list lives in the kernel: a change made by another
+# thread applies at once, even to a select already waiting.
+_KERNEL_SELECTORS = tuple(getattr(selectors, name) for name in
+                          ("EpollSelector", "KqueueSelector", "DevpollSelector")
+                          if hasattr(selectors, name))
+
 _timer_seq = itertools.count()
 
 
@@ -66,7 +72,8 @@ class SelectorLoop:
       :meth:`call_soon` runs the callable at once in the calling thread (so a
       close requested late still happens) and timers are ignored.
     * :meth:`register`, :meth:`modify`, :meth:`unregister`: watch a socket;
-      call them on the loop thread (or before :meth:`start`).
+      call them on the loop thread (or before :meth:`start`), or from any
+      thread when :attr:`interest_from_any_thread` is True.
     * :meth:`start`, :meth:`stop`, :meth:`run`, :meth:`in_loop_thread`.
 
     Callbacks registered for a socket are called as ``callback(fileobj, mask)``
@@ -225,6 +232,17 @@ class SelectorLoop:
         return handle
 
     # -- sockets (on the loop thread, or before start) -------------------
+    @property
+    def interest_from_any_thread(self) -> bool:
+        """True when another thread may register, modify or unregister a socket.
+
+        So it is with a selector whose interest list the kernel keeps (epoll,
+        kqueue, /dev/poll): the change applies at once, even to a ``select``
+        under way. With ``select`` or ``poll`` it would wait for the next one.
+        The callers must not change one socket from two threads at once.
+        """
+        return isinstance(self.selector, _KERNEL_SELECTORS)
+
     def register(self, fileobj: Any, events: int, callback: Callable[[Any, int], Any]) -> None:
         """Watch ``fileobj`` for ``events``; call ``callback(fileobj, mask)``."""
         self.selector.register(fileobj, events, callback)
@@ -287,9 +305,11 @@ class SelectorLoop:
         waker = self._waker
         try:
             while not self._stop.is_set():
-                timeout = self._next_timeout()
-                if timeout is not None and timeout < 0:
-                    break
+                timeout = None  # no timer, nothing ready: wait for a socket or a wake-up
+                if self._ready or self._timers or self._exit_when_idle:
+                    timeout = self._next_timeout()
+                    if timeout is not None and timeout < 0:
+                        break
                 for key, mask in select(timeout):
                     callback = key.data
                     if callback is None:
@@ -299,7 +319,8 @@ class SelectorLoop:
                         callback(key.fileobj, mask)
                     except Exception:
                         log.exception("%s: callback %r raised", self.name, callback)
-                self._run_ready()
+                if self._ready or self._timers:
+                    self._run_ready()
         finally:
             if self._thread is None or threading.current_thread() is self._thread:
                 self._finish()
