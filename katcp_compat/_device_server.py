@@ -135,6 +135,9 @@ class DeviceServer(SensorRequestsMixin, BasicRequestsMixin, DeviceServerBase):
         if connection_valid:
             client_conn.inform(Message.inform("disconnect", msg))
 
+    # Nor does the standard farewell: a lost client's may run on the I/O thread.
+    on_client_disconnect._non_blocking = True  # type: ignore[attr-defined]
+
     def clear_strategies(self, client_conn: ClientConnection, remove_client: bool = False) -> None:
         """Cancel every sampling strategy of a client.
 

@@ -66,6 +66,10 @@ class ServerThreads:
         self._inline = inline_handlers
         self._max_queued = device.MAX_QUEUED_PER_CLIENT
         self._quick_connect = getattr(type(device).on_client_connect, "_non_blocking", False)
+        self._quick_disconnect = getattr(type(device).on_client_disconnect, "_non_blocking",
+                                         False)
+        # Makes "call on_client_disconnect once per client" hold across threads.
+        self._disconnect_lock = threading.Lock()
         self.running = running
         self.stopped = stopped
         self._logger = logger
@@ -194,7 +198,12 @@ class ServerThreads:
         self._handler.put((self._dispatch_message, (client, msg)))  # type: ignore[union-attr]
 
     def _client_closed(self, client: ServedClient, error: Optional[BaseException]) -> None:
-        if self.running.is_set():
+        if not self.running.is_set():
+            return
+        if self._quick_disconnect and client.queued == client.handled:
+            # A hook known not to block, nothing of this client queued: no thread hop.
+            self._lost_client(client, close_reason(error))
+        else:
             self._handler.call(self._lost_client, client, close_reason(error))  # type: ignore
 
     # -- the handler thread -----------------------------------------------------
@@ -233,9 +242,10 @@ class ServerThreads:
         self._call_disconnect_hook(client.connection, reason, False)
 
     def _call_disconnect_hook(self, conn: ClientConnection, reason: str, valid: bool) -> None:
-        if conn.client_disconnect_called:
-            return
-        conn.on_client_disconnect_was_called()
+        with self._disconnect_lock:
+            if conn.client_disconnect_called:
+                return
+            conn.on_client_disconnect_was_called()
         try:
             self._device.on_client_disconnect(conn, reason, valid)
         except Exception:

@@ -118,3 +118,78 @@ def test_client_connection_sends_and_disconnects_through_the_callables_it_is_giv
     assert broadcasts == [Message.inform("interface-changed")]
     assert disconnects == [(conn, "bye")]
     assert conn.address == "10.0.0.1:7147" and conn.socket is None
+
+
+class _BlockingDevice(ExampleDevice):
+    """?block holds the handler thread until the test releases it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def request_block(self, req, msg):
+        """Hold the handler thread."""
+        self.entered.set()
+        self.release.wait(WAIT)
+        return req.make_reply("ok")
+
+
+def _client_count(raw):
+    return int(raw.request("?client-list")[-1].split()[-1])
+
+
+def test_a_lost_client_is_forgotten_at_once_while_a_handler_blocks():
+    srv = started(_BlockingDevice("127.0.0.1", 0))
+    blocker, watcher, leaver = (RawClient(srv.bind_address) for _ in range(3))
+    try:
+        for raw in (blocker, watcher, leaver):
+            raw.skip_greeting()
+        assert _client_count(watcher) == 3
+        blocker.send(b"?block\n")
+        assert srv.entered.wait(WAIT)
+        leaver.close()  # the standard disconnect hook needs no handler thread
+        deadline = time.monotonic() + WAIT
+        while _client_count(watcher) != 2 and time.monotonic() < deadline:
+            pass
+        assert _client_count(watcher) == 2
+    finally:
+        srv.release.set()
+        for raw in (blocker, watcher):
+            raw.close()
+        srv.stop(WAIT)
+        srv.join(WAIT)
+
+
+def test_an_overriding_disconnect_hook_runs_on_the_handler_thread_after_the_clients_requests():
+    calls = []
+
+    class Recording(_BlockingDevice):
+        def on_client_disconnect(self, client_conn, msg, connection_valid):
+            calls.append(("disconnect", threading.current_thread().name))
+            super().on_client_disconnect(client_conn, msg, connection_valid)
+
+        def request_block(self, req, msg):
+            """Hold the handler thread."""
+            reply = super().request_block(req, msg)
+            calls.append(("block", threading.current_thread().name))
+            return reply
+
+    srv = started(Recording("127.0.0.1", 0))
+    raw = RawClient(srv.bind_address)
+    try:
+        raw.skip_greeting()
+        raw.send(b"?block\n")
+        assert srv.entered.wait(WAIT)
+        raw.close()
+        srv.release.set()
+        srv.sync_with_ioloop(WAIT)  # the handler thread has run what was queued
+        deadline = time.monotonic() + WAIT
+        while len(calls) < 2 and time.monotonic() < deadline:
+            srv.sync_with_ioloop(WAIT)
+        assert calls == [("block", "katcp-server-handler"),
+                         ("disconnect", "katcp-server-handler")]
+    finally:
+        srv.release.set()
+        srv.stop(WAIT)
+        srv.join(WAIT)
