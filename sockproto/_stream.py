@@ -8,14 +8,12 @@ from typing import Callable
 
 from protocompat.netutil import SelectorLoop
 
-from .codec import FrameError, StpDecoder, stp_encode
+from .codec import StpDecoder, stp_encode
 
 __all__: list = []
 
 # Bytes read per readiness event.
 _RECV_SIZE = 256 * 1024
-# Frames decoded per readiness event before other sockets get a turn.
-_MAX_FRAMES_PER_EVENT = 10_000
 # Queued outgoing bytes above which send() refuses more.
 _MAX_OUTBUF = 64 * 1024 * 1024
 _EVENT_READ = selectors.EVENT_READ
@@ -44,7 +42,6 @@ class _StpStream:
         self._outbuf = bytearray()
         self._want_write = False
         self._closed = False
-        self._resume_pending = False
         # One receive buffer per connection, reused for every read.
         self._rbuf = bytearray(_RECV_SIZE)
         self._rview = memoryview(self._rbuf)
@@ -127,9 +124,7 @@ class _StpStream:
     def _on_event(self, sock: socket.socket, mask: int) -> None:
         if mask & _EVENT_WRITE:
             self._flush()
-        if mask & _EVENT_READ and not self._closed and not self._resume_pending:
-            # While decoded frames are still queued (_resume_pending), read on
-            # only once they are handled.
+        if mask & _EVENT_READ and not self._closed:
             self._read()
 
     def _read(self) -> None:
@@ -144,20 +139,11 @@ class _StpStream:
         if not size:
             self.close()
             return
-        self._decoder.feed(self._rview[:size])
-        self._take_frames()
-
-    def _take_frames(self) -> None:
-        next_frame = self._decoder.next_frame
         on_frame = self._on_frame
-        for _ in range(_MAX_FRAMES_PER_EVENT):
-            try:
-                frame = next_frame()
-            except FrameError as exc:
-                self.logger.warning("bad frame from %s: %s", self.peer, exc)
+        for frame in self._decoder.feed(self._rview[:size]):
+            if not isinstance(frame, bytes):
+                self.logger.warning("bad frame from %s: %s", self.peer, frame.reason)
                 continue
-            if frame is None:
-                return
             if self.logger.isEnabledFor(self._rx_log_lvl):
                 self.logger.log(self._rx_log_lvl, "RX <- %s: %r", self.peer, frame)
             try:
@@ -166,14 +152,6 @@ class _StpStream:
                 self.logger.exception("frame handler raised")
             if self._closed:
                 return
-        # More frames may be waiting in the decoder: let other sockets have a turn first.
-        self._resume_pending = True
-        self._loop.call_soon(self._resume_frames)
-
-    def _resume_frames(self) -> None:
-        self._resume_pending = False
-        if not self._closed:
-            self._take_frames()
 
     # -- closing --------------------------------------------------------------
     def close(self) -> None:
