@@ -20,6 +20,9 @@ from ._logs import ChannelLogger
 
 __all__: List[str] = []
 
+#: Default seconds ``close`` waits for the dispatch thread.
+CLOSE_TIMEOUT = 5.0
+
 DataCallback = Callable[[bytes], Any]
 EventCallback = Callable[[], Any]
 
@@ -27,10 +30,9 @@ EventCallback = Callable[[], Any]
 class _CommBase:
     """Base of the comm instances: callbacks, pending frames, connection flag.
 
-    Subclasses implement :meth:`send`, :meth:`reconnect` and :meth:`close`,
-    and call :meth:`_deliver`, :meth:`_set_connected` and
+    Subclasses implement :meth:`send` and :meth:`reconnect`, and call :meth:`_deliver`, :meth:`_set_connected` and
     :meth:`_set_disconnected` on the dispatch thread (the loop's). A
-    subclass that owns its loop ends it with :meth:`_stop_loop`.
+    subclass that owns its loop closes its sockets in :meth:`_shutdown`.
 
     Parameters
     ----------
@@ -264,14 +266,28 @@ class _CommBase:
         for callback in callbacks:
             self._call(callback)
 
-    def _stop_loop(self, timeout: float, shutdown: Optional[Callable[[], Any]] = None) -> bool:
-        """Close for good: wake waiters, run ``shutdown`` on the loop, end the loop thread.
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Close every socket, stop connecting and end the dispatch thread.
 
-        Returns True if the loop thread has ended within ``timeout`` seconds.
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait for the dispatch thread.
+
+        Returns
+        -------
+        stopped : bool
+            True if the dispatch thread has ended and the sockets are closed.
         """
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        if shutdown is not None:
-            self._loop.call_soon(shutdown)
+        self._loop.call_soon(self._shutdown)
         return self._loop.stop(timeout)
+
+    def stop(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Same as :meth:`close`."""
+        return self.close(timeout)
+
+    def _shutdown(self) -> None:
+        """Release what the instance holds, on the dispatch thread before it ends."""

@@ -20,12 +20,9 @@ from typing import Optional, Tuple
 
 from protocompat.netutil import SelectorLoop
 
-from ._commbase import _CommBase
+from ._commbase import CLOSE_TIMEOUT, _CommBase
 
 __all__ = ["memory_comm", "comm_pair"]
-
-# How long close() waits for the dispatch thread by default.
-_CLOSE_TIMEOUT = 5.0
 
 
 class _Link:
@@ -114,7 +111,7 @@ class memory_comm(_CommBase):
         self.disconnect()
         self.connect()
 
-    def close(self, timeout: float = _CLOSE_TIMEOUT) -> bool:
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
         """Take the link down for good and end this end's dispatch thread.
 
         Parameters
@@ -130,9 +127,7 @@ class memory_comm(_CommBase):
         self.disconnect()
         with self._link.lock:
             self._closed = True
-        return self._stop_loop(timeout)
-
-    stop = close
+        return super().close(timeout)
 
 
 def comm_pair(connected: bool = True) -> Tuple[memory_comm, memory_comm]:

@@ -42,8 +42,6 @@ CONNECT_TIMEOUT = 5.0
 DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
 # Each further failed attempt waits this many times longer.
 _RECONNECT_BACKOFF = 2.0
-# Default seconds close() waits for the loop thread.
-_STOP_TIMEOUT = 5.0
 
 
 class _StpConnection(_CommBase):
@@ -205,25 +203,6 @@ class tcp_client_stp(_StpConnection):
         self._connector.cancel()
         self._connector.start()
 
-    def close(self, timeout: float = _STOP_TIMEOUT) -> bool:
-        """Close the connection, stop reconnecting and end the loop thread.
-
-        Parameters
-        ----------
-        timeout : float, optional
-            Seconds to wait for the loop thread.
-
-        Returns
-        -------
-        stopped : bool
-            True if the loop thread has ended and the sockets are closed.
-        """
-        return self._stop_loop(timeout, self._shutdown)
-
-    def stop(self, timeout: float = _STOP_TIMEOUT) -> bool:
-        """Same as :meth:`close`."""
-        return self.close(timeout)
-
     def _shutdown(self) -> None:
         self._connector.cancel()
         if self._stream is not None:
@@ -295,9 +274,21 @@ class tcp_server_connection(_StpConnection):
         if stream is not None:
             self._schedule(stream.close)
 
-    def close(self) -> None:
-        """Close this connection."""
+    def close(self, timeout: float = 0.0) -> bool:
+        """Close this connection, soon, on the server's loop thread.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Unused: the server's loop goes on.
+
+        Returns
+        -------
+        closing : bool
+            Always True.
+        """
         self.reconnect()
+        return True
 
 
 class tcp_server_stp(_CommBase):
@@ -498,25 +489,6 @@ class tcp_server_stp(_CommBase):
         """Close every client connection (the clients are expected to reconnect)."""
         for connection in self.connections():
             connection.reconnect()
-
-    def close(self, timeout: float = _STOP_TIMEOUT) -> bool:
-        """Stop accepting, close every connection and end the loop thread.
-
-        Parameters
-        ----------
-        timeout : float, optional
-            Seconds to wait for the loop thread.
-
-        Returns
-        -------
-        stopped : bool
-            True if the loop thread has ended and the sockets are closed.
-        """
-        return self._stop_loop(timeout, self._shutdown)
-
-    def stop(self, timeout: float = _STOP_TIMEOUT) -> bool:
-        """Same as :meth:`close`."""
-        return self.close(timeout)
 
     def _shutdown(self) -> None:
         self._listener.close()
