@@ -230,7 +230,7 @@ class tcp_server_connection(_StpConnection):
                  on_gone: Callable[["tcp_server_connection"], Any]) -> None:
         super().__init__(loop, rx_log_lvl, max_frame_size, max_output)
         self.address = address
-        self._to_server: DataCallback = functools.partial(unclaimed, self)
+        self._unclaimed = unclaimed
         self._on_gone = on_gone
         self._open_stream(sock)
 
@@ -240,7 +240,7 @@ class tcp_server_connection(_StpConnection):
             self._set_connected()
 
     def _fallback_data_callback(self) -> Optional[DataCallback]:
-        return self._to_server
+        return functools.partial(self._unclaimed, self)
 
     def _on_stream_closed(self, error: Optional[BaseException]) -> None:
         self._closed = True
