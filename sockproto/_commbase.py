@@ -30,9 +30,10 @@ EventCallback = Callable[[], Any]
 class _CommBase:
     """Base of the comm instances: callbacks, pending frames, connection flag.
 
-    Subclasses implement :meth:`send` and :meth:`reconnect`, and call :meth:`_deliver`, :meth:`_set_connected` and
-    :meth:`_set_disconnected` on the dispatch thread (the loop's). A
-    subclass that owns its loop closes its sockets in :meth:`_shutdown`.
+    Subclasses implement :meth:`send` and :meth:`reconnect`, and call
+    :meth:`_deliver`, :meth:`_set_connected` and :meth:`_set_disconnected`
+    on the dispatch thread (the loop's). A subclass that owns its loop
+    closes its sockets in :meth:`_shutdown`.
 
     Parameters
     ----------

@@ -70,7 +70,7 @@ class _StpConnection(_CommBase):
     def _on_item(self, item: StpItem) -> None:
         """One frame (or dropped frame) from the stream (loop thread)."""
         logger = self.logger
-        if type(item) is bytes:
+        if isinstance(item, bytes):
             if logger.isEnabledFor(self._rx_log_lvl):
                 logger.log(self._rx_log_lvl, "RX <- %s: %r", self._peer_text(), item)
             self._deliver(item)
@@ -214,6 +214,22 @@ class tcp_server_connection(_StpConnection):
 
     Made by the server; a protocol instance given the server gets one of
     these per client through ``register_connection_callback``.
+
+    Parameters
+    ----------
+    loop : SelectorLoop
+        The server's loop.
+    sock : socket.socket
+        The accepted socket.
+    address : tuple
+        The client's address.
+    rx_log_lvl, max_frame_size, max_output : int
+        As given to the server.
+    unclaimed : callable
+        ``unclaimed(connection, frame)`` for a frame that no data callback
+        of this connection takes.
+    on_gone : callable
+        ``on_gone(connection)`` once the connection has closed.
 
     Attributes
     ----------
