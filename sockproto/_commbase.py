@@ -268,7 +268,7 @@ class _CommBase:
             self._call(callback)
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
-        """Close every socket, stop connecting and end the dispatch thread.
+        """Close for good: take the connection down, stop connecting, end the dispatch thread.
 
         Parameters
         ----------
@@ -278,7 +278,7 @@ class _CommBase:
         Returns
         -------
         stopped : bool
-            True if the dispatch thread has ended and the sockets are closed.
+            True if the dispatch thread has ended (and the sockets are closed).
         """
         with self._cond:
             self._closed = True

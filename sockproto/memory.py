@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 
 from protocompat.netutil import SelectorLoop
 
-from ._commbase import CLOSE_TIMEOUT, _CommBase
+from ._commbase import _CommBase
 
 __all__ = ["memory_comm", "comm_pair"]
 
@@ -111,23 +111,8 @@ class memory_comm(_CommBase):
         self.disconnect()
         self.connect()
 
-    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
-        """Take the link down for good and end this end's dispatch thread.
-
-        Parameters
-        ----------
-        timeout : float, optional
-            Seconds to wait for the dispatch thread.
-
-        Returns
-        -------
-        stopped : bool
-            True if the dispatch thread has ended.
-        """
+    def _shutdown(self) -> None:
         self.disconnect()
-        with self._link.lock:
-            self._closed = True
-        return super().close(timeout)
 
 
 def comm_pair(connected: bool = True) -> Tuple[memory_comm, memory_comm]:

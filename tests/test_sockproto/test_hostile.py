@@ -110,7 +110,7 @@ def make_server():
         client_comm = tcp_client_stp(LOOPBACK, server_comm.port, rx_log_lvl=logging.DEBUG)
         comms.append(client_comm)
         client = pure_json_protocol(client_comm, secret=secret)
-        assert client._wait_for(client.is_connected, WAIT)
+        assert client_comm.wait_connected(WAIT)
         if secret is not None:
             assert client.authentificate(WAIT)
         return server_comm, server, client
