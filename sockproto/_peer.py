@@ -67,6 +67,10 @@ _PENDING_HANDSHAKE_STATES = (AUTH_STATE_SEED_REQUESTED, AUTH_STATE_KEY_TRANSFERR
 Key = Tuple[int, int]
 
 
+def _never() -> bool:
+    return False
+
+
 def auth_key(seed: str, secret: bytes) -> str:
     """The key that answers ``seed``: SHA-512 hex digest of seed + secret."""
     return hashlib.sha512(seed.encode("utf-8", "surrogatepass") + secret).hexdigest()
@@ -141,6 +145,8 @@ class Peer:
         self._buffer_refusing = False
         self.channel_name: Optional[str] = settings.channel_name
         self.logger: logging.Logger = settings.logger
+        # Optional in a comm instance: without it, waits are never skipped.
+        self._in_dispatch_thread: Callable[[], bool] = getattr(comm, "in_dispatch_thread", _never)
         if hasattr(comm, "init_channel_name"):
             comm.init_channel_name(self.channel_name)
 
@@ -226,10 +232,7 @@ class Peer:
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until the connect handling (channel name, auto-auth) has sent its messages."""
-        if self.connected:
-            return
-        in_dispatch = getattr(self.comm, "_in_dispatch_thread", None)
-        if in_dispatch is not None and in_dispatch():
+        if self.connected or self._in_dispatch_thread():
             return
         with self._state:
             self._state.wait_for(lambda: self.connected, max(0.0, timeout))

@@ -76,7 +76,10 @@ class pure_json_protocol:
     ``is_connected()``, ``reconnect()``, ``register_callback()``,
     ``register_connect_callback()``, ``register_disconnect_callback()`` and
     ``send()``. Its data callback gets a frame's bytes, or the comm instance
-    itself, whose ``receive()`` then gives the frame. A comm instance that also has
+    itself, whose ``receive()`` then gives the frame. If it has
+    ``in_dispatch_thread()`` (True on the thread that runs its callbacks), a
+    :meth:`send` from a callback never waits for the connect handling that
+    this very thread would run. A comm instance that also has
     ``register_connection_callback()`` (like :class:`sockproto.tcp.tcp_server_stp`)
     serves many connections; the protocol then keeps the authentification
     state and channel name per connection. A callback's response goes to the

@@ -67,9 +67,8 @@ def _client(port, protocol_name):
     comm = tcp_client_stp("127.0.0.1", port, rx_log_lvl=5)
     prot = PROTOCOLS[protocol_name](comm)
     prot.add_service(*ONE_WAY_SID)
-    deadline = time.monotonic() + WAIT
-    while not prot.is_connected() and time.monotonic() < deadline:
-        prot._wait_for(prot.is_connected, 0.1)
+    if not comm.wait_connected(WAIT):
+        raise RuntimeError("no connection to the server")
     return comm, prot
 
 
