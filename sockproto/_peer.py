@@ -148,9 +148,6 @@ class Peer:
         self.logger: logging.Logger = settings.logger
         # Optional in a comm instance: without it, waits are never skipped.
         self._in_dispatch_thread: Callable[[], bool] = getattr(comm, "in_dispatch_thread", _never)
-        # Optional too: runs the comm's dispatch loop in a waiting caller's thread.
-        self._comm_wait_for: Optional[Callable[[Callable[[], Any], float], bool]] = getattr(
-            comm, "wait_for", None)
         if hasattr(comm, "init_channel_name"):
             comm.init_channel_name(self.channel_name)
 
@@ -238,8 +235,9 @@ class Peer:
         """Wait until the connect handling (channel name, auto-auth) has sent its messages."""
         if self.connected or self._in_dispatch_thread():
             return
-        if self._comm_wait_for is not None:
-            self._comm_wait_for(self._is_ready, max(0.0, timeout))
+        wait_for = getattr(self.comm, "wait_for", None)  # optional: runs the comm's loop meanwhile
+        if wait_for is not None:
+            wait_for(self._is_ready, max(0.0, timeout))
             return
         with self._state:
             self._state.wait_for(self._is_ready, max(0.0, timeout))

@@ -531,6 +531,19 @@ def decode_pure_frame(frame: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> 
     body = bytes(frame[:-PURE_CHECKSUM_SIZE])
     if zlib.crc32(body) != _CRC.unpack_from(frame, size - PURE_CHECKSUM_SIZE)[0]:
         raise ChecksumError("checksum mismatch", _best_effort(lambda: decode_body(body, max_depth)))
+    if size <= max_depth or not json_too_deep(body, max_depth + 1):
+        # The common case, written out: the four keys in their order, as this module writes
+        # them, and nothing around the object. Anything else takes the general way below.
+        try:
+            text = body.decode()
+            obj, end = _JSON_SCAN(text, 0)
+        except (UnicodeDecodeError, ValueError, RecursionError, StopIteration):
+            pass
+        else:
+            if end == len(text) and type(obj) is dict and tuple(obj) == _PURE_KEYS:
+                status, service_id, data_id, _data = obj.values()
+                if type(status) is int and type(service_id) is int and type(data_id) is int:
+                    return data_storage(obj)
     return _message_from_object(_loads(body, max_depth + 1))
 
 
