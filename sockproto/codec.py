@@ -65,25 +65,26 @@ _JSON_DECODER = json.JSONDecoder()
 _JSON_DECODE = _JSON_DECODER.decode
 _JSON_SCAN: Callable[[str, int], Tuple[Any, int]] = getattr(_JSON_DECODER, "scan_once")
 _encode_ascii_str = json.encoder.encode_basestring_ascii
-# CPython's C encoder, used the way JSONEncoder.iterencode uses it; it is only an
-# implementation detail, so it is checked against json.dumps once and dropped if it differs.
+# CPython's C encoder with json.dumps' settings, made once and without the markers of the
+# circular-reference check, so that it keeps no state between calls and one serves every
+# thread. It is an implementation detail: checked against json.dumps once, unused if it differs.
 _c_make_encoder: Optional[Callable[..., Any]] = getattr(json.encoder, "c_make_encoder", None)
 
 
-def _fast_encoder_works() -> bool:
-    probe = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
+def _shared_encoder() -> Optional[Callable[[Any, int], Any]]:
     if _c_make_encoder is None:
-        return False
+        return None
+    probe = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
     try:
-        text = "".join(_c_make_encoder({}, _JSON_ENCODER.default, _encode_ascii_str, None,
-                                       ": ", ", ", False, False, True)(probe, 0))
+        encoder = _c_make_encoder(None, _JSON_ENCODER.default, _encode_ascii_str, None, ": ",
+                                  ", ", False, False, True)
+        text = "".join(encoder(probe, 0))
     except Exception:
-        return False
-    return text == json.dumps(probe)
+        return None
+    return encoder if text == json.dumps(probe) else None
 
 
-if _c_make_encoder is not None and not _fast_encoder_works():
-    _c_make_encoder = None
+_SHARED_ENCODER = _shared_encoder()
 # A pure frame's JSON object, written as json.dumps writes the dict with these keys in this order.
 _PURE_HEAD = '{"status": %d, "service_id": %d, "data_id": %d, "data": '
 _PURE_TAIL = "}"
@@ -93,6 +94,7 @@ STRUCT_HEADER = struct.Struct(">III")
 _STRUCT_CHECKSUM_SIZE = 1
 
 _KEYS = (data_storage.KEY_STATUS, data_storage.KEY_SERVICE_ID, data_storage.KEY_DATA_ID)
+_PURE_KEYS = _KEYS + (data_storage.KEY_DATA,)
 
 
 class FrameError(ValueError):
@@ -216,6 +218,13 @@ class StpDecoder:
         if self._pending:
             data = self._pending + data
             self._pending = b""
+        elif not self._in_frame and data[:2] == STP_START and data[-2:] == STP_END:
+            # The common case of request and answer: the bytes are one whole frame.
+            content = data[2:-2]
+            if STP_SYNC not in content or STP_SYNC not in content.replace(_STP_ESCAPED_SYNC, b""):
+                frame = content.replace(_STP_ESCAPED_SYNC, STP_SYNC)
+                if len(frame) <= self.max_frame_size:
+                    return [frame]
         out: List[StpItem] = []
         pos = 0
         size = len(data)
@@ -344,14 +353,17 @@ def _json_text(data: Any) -> str:
     """``json.dumps(data)``.
 
     ``JSONEncoder.encode`` builds its C encoder anew on every call (with a
-    fresh dict for the circular-reference check); this builds it directly
-    with the same settings, and falls back where there is no C encoder.
+    fresh dict for the circular-reference check); this uses one encoder
+    made once, without that check: a circular reference then ends in a
+    RecursionError, and only then is ``json.dumps``' own way taken, which
+    raises what it raises (ValueError for a circular reference).
     """
-    if _c_make_encoder is None:
+    if _SHARED_ENCODER is None:
         return _JSON_ENCODE(data)
-    encoder = _c_make_encoder({}, _JSON_ENCODER.default, _encode_ascii_str, None, ": ", ", ",
-                              False, False, True)
-    return "".join(encoder(data, 0))
+    try:
+        return "".join(_SHARED_ENCODER(data, 0))
+    except RecursionError:
+        return _JSON_ENCODE(data)
 
 
 # Frames up to this size count their brackets with bytes.count; longer ones
@@ -447,15 +459,6 @@ def _loads(text: bytes, max_depth: int) -> Any:
         raise FrameError("frame content is not UTF-8 JSON: %s" % exc) from None
 
 
-def _pure_checksum(data: bytes) -> int:
-    return zlib.crc32(data) & _U32_MAX
-
-
-def _pure_body(status: int, service_id: int, data_id: int, data: Any) -> bytes:
-    """The JSON object of a pure frame, as ``json.dumps`` writes it for the dict of the four keys."""
-    return (_PURE_HEAD % (status, service_id, data_id) + _json_text(data) + _PURE_TAIL).encode("utf-8")
-
-
 def encode_pure_frame(status: int, service_id: int, data_id: int, data: Any) -> bytes:
     """Build a pure_json_protocol frame: JSON object + 4-byte CRC-32.
 
@@ -477,12 +480,19 @@ def encode_pure_frame(status: int, service_id: int, data_id: int, data: Any) -> 
         ``data`` holds a circular reference or a non-finite float that JSON
         cannot carry.
     """
-    _check_header(status, service_id, data_id)
-    body = _pure_body(status, service_id, data_id, data)
-    return body + _CRC.pack(_pure_checksum(body))
+    if type(status) is not int or type(service_id) is not int or type(data_id) is not int:
+        _check_header(status, service_id, data_id)
+    # The JSON object as json.dumps writes the dict of the four keys in this order.
+    body = (_PURE_HEAD % (status, service_id, data_id) + _json_text(data) + _PURE_TAIL).encode()
+    return body + _CRC.pack(zlib.crc32(body))
 
 
 def _message_from_object(obj: Any) -> data_storage:
+    if type(obj) is dict and tuple(obj) == _PURE_KEYS:
+        # The common case, as this module writes it: the four keys in their order.
+        status, service_id, data_id, _data = obj.values()
+        if type(status) is int and type(service_id) is int and type(data_id) is int:
+            return data_storage(obj)
     if not isinstance(obj, dict):
         raise FrameError("frame content is not a JSON object")
     status, service_id, data_id = obj.get("status"), obj.get("service_id"), obj.get("data_id")
@@ -515,12 +525,25 @@ def decode_pure_frame(frame: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> 
         The frame is too short, not JSON, nested too deeply, or lacks an
         integer field.
     """
-    if len(frame) < PURE_CHECKSUM_SIZE:
-        raise FrameError("frame of %d bytes is shorter than its checksum" % len(frame))
+    size = len(frame)
+    if size < PURE_CHECKSUM_SIZE:
+        raise FrameError("frame of %d bytes is shorter than its checksum" % size)
     body = bytes(frame[:-PURE_CHECKSUM_SIZE])
-    (expected,) = _CRC.unpack_from(frame, len(frame) - PURE_CHECKSUM_SIZE)
-    if _pure_checksum(body) != expected:
+    if zlib.crc32(body) != _CRC.unpack_from(frame, size - PURE_CHECKSUM_SIZE)[0]:
         raise ChecksumError("checksum mismatch", _best_effort(lambda: decode_body(body, max_depth)))
+    if size <= max_depth or not json_too_deep(body, max_depth + 1):
+        # The common case, written out: the four keys in their order, as this module writes
+        # them, and nothing around the object. Anything else takes the general way below.
+        try:
+            text = body.decode()
+            obj, end = _JSON_SCAN(text, 0)
+        except (UnicodeDecodeError, ValueError, RecursionError, StopIteration):
+            pass
+        else:
+            if end == len(text) and type(obj) is dict and tuple(obj) == _PURE_KEYS:
+                status, service_id, data_id, _data = obj.values()
+                if type(status) is int and type(service_id) is int and type(data_id) is int:
+                    return data_storage(obj)
     return _message_from_object(_loads(body, max_depth + 1))
 
 

@@ -9,10 +9,11 @@ Useful for tests and for running two protocol instances in one process::
         client.close()
         server.close()
 
-Each side has its own dispatch thread (a
-:class:`protocompat.netutil.SelectorLoop` without sockets to watch), which
-runs that side's callbacks, so a callback of one side can send to the other
-without deadlock.
+Each side has its own loop (a :class:`protocompat.netutil.SelectorLoop`
+without sockets to watch) whose thread runs that side's callbacks, so a
+callback of one side can send to the other without deadlock. A thread that
+waits in ``receive`` or ``wait_connected`` of a side runs that side's loop
+meanwhile, as with the TCP comm instances.
 """
 
 import threading

@@ -1,9 +1,11 @@
 """TCP comm instances with stp framing: a reconnecting client and a multi-client server.
 
-Each instance runs one :class:`protocompat.netutil.SelectorLoop` thread that owns
-its sockets; callbacks (data, connect, disconnect) run on that thread.
-``send`` may be called from any thread: when nothing is queued for the
-connection it writes to the socket at once, from the calling thread.
+Each instance runs one :class:`protocompat.netutil.SelectorLoop` that owns its
+sockets; callbacks (data, connect, disconnect) run on its dispatch thread: the
+loop's thread, or a thread that waits in ``receive``, ``wait_connected`` or
+``wait_for`` and runs the loop meanwhile (one at a time). ``send`` may be
+called from any thread: when nothing is queued for the connection it writes
+to the socket at once, from the calling thread.
 
 Built on the shared foundation: a :class:`~protocompat.netutil.Listener`
 accepts, a :class:`~protocompat.netutil.Connector` connects and reconnects,
@@ -27,7 +29,7 @@ from protocompat.netutil import (Connector, Listener, OutputOverflow, PeerClosed
                                  Stream)
 
 from ._commbase import _CommBase, DataCallback, EventCallback
-from .codec import DEFAULT_MAX_FRAME_SIZE, StpDecoder, StpItem, stp_encode
+from .codec import DEFAULT_MAX_FRAME_SIZE, STP_END, STP_START, STP_SYNC, StpDecoder, StpItem
 
 __all__ = ["tcp_client_stp", "tcp_server_stp", "tcp_server_connection",
            "RECONNECT_DELAY_MIN", "RECONNECT_DELAY_MAX", "CONNECT_TIMEOUT", "DEFAULT_MAX_OUTPUT"]
@@ -40,6 +42,8 @@ RECONNECT_DELAY_MAX = 2.0
 CONNECT_TIMEOUT = 5.0
 #: Default bound of unsent data per connection, in bytes (stp framing included).
 DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
+# A ':' in a frame, as stp writes it.
+_STP_ESCAPED_SYNC = STP_SYNC + STP_SYNC
 # Each further failed attempt waits this many times longer.
 _RECONNECT_BACKOFF = 2.0
 
@@ -70,10 +74,17 @@ class _StpConnection(_CommBase):
     def _on_item(self, item: StpItem) -> None:
         """One frame (or dropped frame) from the stream (loop thread)."""
         logger = self.logger
-        if isinstance(item, bytes):
+        if type(item) is bytes:
             if logger.isEnabledFor(self._rx_log_lvl):
                 logger.log(self._rx_log_lvl, "RX <- %s: %r", self._peer_text(), item)
-            self._deliver(item)
+            callback = self._data_callback
+            if callback is not None and not self._pending:  # the common case, as in _deliver
+                try:
+                    callback(item)
+                except Exception:
+                    logger.exception("callback %r raised", callback)
+            else:
+                self._deliver(item)
         else:
             logger.warning("bad frame from %s dropped: %s", self._peer_text(), item.reason)
 
@@ -102,7 +113,9 @@ class _StpConnection(_CommBase):
 
     def _write(self, data: bytes) -> bool:
         stream = self._stream
-        return stream is not None and stream.write(stp_encode(data))
+        # stp_encode(data), written out (every frame passes here).
+        return stream is not None and stream.write(STP_START + data.replace(STP_SYNC, _STP_ESCAPED_SYNC)
+                                                   + STP_END)
 
 
 class tcp_client_stp(_StpConnection):
@@ -428,7 +441,7 @@ class tcp_server_stp(_CommBase):
         ----------
         callback : callable
             Called as ``callback(connection)`` with a
-            :class:`tcp_server_connection`, on the loop thread before the
+            :class:`tcp_server_connection`, on the dispatch thread before the
             connection's first frame is delivered. Connections open at
             registration are passed at once, in the calling thread.
         """
@@ -444,7 +457,7 @@ class tcp_server_stp(_CommBase):
         Parameters
         ----------
         callback : callable or None
-            Called as ``callback(frame)`` on the loop thread; :meth:`send`
+            Called as ``callback(frame)`` on the dispatch thread; :meth:`send`
             called from it answers the connection the frame came from.
             Without a callback, such frames wait for :meth:`receive`.
         """

@@ -148,6 +148,16 @@ def test_stp_decoder_reads_any_bytes_alike_at_once_and_byte_by_byte(data, limit)
     assert whole == single
 
 
+@PROPERTY
+@given(stp_soup, st.integers(min_value=0, max_value=8))
+def test_stp_decoder_reads_a_chunk_framed_by_start_and_end_alike_at_once_and_byte_by_byte(
+        soup, limit):
+    data = b":<" + soup + b":>"
+    whole = _decode_all(StpDecoder(max_frame_size=limit), [data])
+    single = _decode_all(StpDecoder(max_frame_size=limit), [data[i:i + 1] for i in range(len(data))])
+    assert whole == single
+
+
 def test_stp_decoder_reads_several_whole_frames_from_one_chunk():
     frames = [b"", b"a:b", b"::", b":>", b":<", b"x" * 100]
     assert StpDecoder().decode(b"".join(stp_encode(f) for f in frames)) == frames
@@ -307,13 +317,25 @@ def test_json_text_without_the_c_encoder_matches_json_dumps(monkeypatch):
     from sockproto import codec
     value = {"x": [1, 2.5, None, True, "\u00e9"], "y": {"z": "a\nb"}}
     fast = codec._json_text(value)
-    monkeypatch.setattr(codec, "_c_make_encoder", None)
+    monkeypatch.setattr(codec, "_SHARED_ENCODER", None)
     assert codec._json_text(value) == fast == json.dumps(value)
 
 
-def test_fast_json_encoder_is_checked_against_json_dumps():
+def test_fast_json_encoder_is_checked_against_json_dumps(monkeypatch):
     from sockproto import codec
-    assert codec._c_make_encoder is None or codec._fast_encoder_works()
+    assert codec._shared_encoder() is not None or codec._c_make_encoder is None
+    monkeypatch.setattr(codec, "_c_make_encoder", lambda *args: lambda value, level: ["[1]"])
+    assert codec._shared_encoder() is None  # it writes something else than json.dumps
+
+
+def test_pure_frame_with_deep_data_raises_as_json_dumps_does():
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(RecursionError):
+        json.dumps(deep)
+    with pytest.raises(RecursionError):
+        encode_pure_frame(0, 10, 1, deep)
 
 
 # -- JSON nesting depth ----------------------------------------------------------------
