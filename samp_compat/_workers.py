@@ -1,9 +1,9 @@
 """A bounded pool of worker threads, started when work arrives and ended when idle."""
-import collections
 import logging
+import queue
 import threading
 import time
-from typing import Any, Callable, Deque, Optional, Set, Tuple
+from typing import Any, Callable, Optional, Set, Tuple
 
 from protocompat.netutil import ExcepthookThread
 
@@ -35,23 +35,26 @@ class WorkerPool:
         self._size = max(1, int(size))
         self._name = name
         self._idle_timeout = idle
-        self._jobs: Deque[_Job] = collections.deque()
-        self._cond = threading.Condition(threading.Lock())
+        self._jobs: "queue.SimpleQueue[Optional[_Job]]" = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._local = threading.local()  # busy: the worker runs a job not yet released
         self._threads: Set[threading.Thread] = set()
-        self._waiting = 0  # workers blocked waiting for a job
+        # Workers free for a job not yet claimed by a submit (under _lock).
+        self._free = 0
         self._started = 0
         self._closed = False
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on a worker; ignored once the pool is shut down."""
-        with self._cond:
+        with self._lock:
             if self._closed:
                 return
-            self._jobs.append((fn, args))
-            if self._waiting:
-                self._cond.notify()
-            if len(self._jobs) <= self._waiting or len(self._threads) >= self._size:
+            self._jobs.put((fn, args))
+            if self._free:
+                self._free -= 1  # a waiting worker takes it
                 return
+            if len(self._threads) >= self._size:
+                return  # a busy worker takes it next
             self._started += 1
             thread = ExcepthookThread(None, target=self._work, daemon=True,
                                       name="%s-worker-%d" % (self._name, self._started))
@@ -59,39 +62,52 @@ class WorkerPool:
         thread.start()
 
     def _work(self) -> None:
-        cond = self._cond
         jobs = self._jobs
-        cond.acquire()
-        try:
-            while True:
-                if jobs:
-                    fn, args = jobs.popleft()
-                    cond.release()
-                    try:
-                        fn(*args)
-                    except Exception:
-                        log.exception("%s: worker job failed", self._name)
-                    finally:
-                        fn = args = None  # type: ignore[assignment]
-                        cond.acquire()
-                    continue
-                if self._closed or not self._wait():
-                    self._threads.discard(threading.current_thread())
+        local = self._local
+        while True:
+            try:
+                job = jobs.get(timeout=self._idle_timeout)
+            except queue.Empty:
+                job = self._retire()
+                if job is None:
                     return
-        finally:
-            cond.release()
+            if job is None:  # shut down
+                return
+            fn, args = job
+            local.busy = True
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("%s: worker job failed", self._name)
+            fn = args = job = None  # type: ignore[assignment]
+            if local.busy:
+                local.busy = False
+                with self._lock:
+                    self._free += 1
 
-    def _wait(self) -> bool:
-        """Wait for a job (lock held); False when the idle time is over without one."""
-        deadline = time.monotonic() + self._idle_timeout
-        while not self._jobs and not self._closed:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self._waiting += 1
-            self._cond.wait(left)
-            self._waiting -= 1
-        return bool(self._jobs)
+    def release_worker(self) -> None:
+        """Count the calling worker as free already: the rest of its job does not block.
+
+        A job calls it just before its last step (sending a response): a job
+        submitted in answer to that step then waits for this worker, which
+        takes it at once, instead of starting or waking another thread.
+        Outside a job of this pool it does nothing.
+        """
+        local = self._local
+        if getattr(local, "busy", False):
+            local.busy = False
+            with self._lock:
+                self._free += 1
+
+    def _retire(self) -> Optional[_Job]:
+        """End an idle worker, unless a job came meanwhile: then return it."""
+        with self._lock:
+            try:
+                return self._jobs.get_nowait()  # its submit counted on this worker
+            except queue.Empty:
+                self._free -= 1
+                self._threads.discard(threading.current_thread())
+                return None
 
     def shutdown(self, timeout: Optional[float]) -> bool:
         """Refuse new jobs, let the workers finish the queued ones, and wait for them.
@@ -102,10 +118,12 @@ class WorkerPool:
             True if every worker (other than the calling thread) has ended.
         """
         current = threading.current_thread()
-        with self._cond:
+        with self._lock:
             self._closed = True
-            self._cond.notify_all()
-            threads = [t for t in self._threads if t is not current]
+            threads = list(self._threads)
+            for _ in threads:
+                self._jobs.put(None)
+        threads = [t for t in threads if t is not current]
         deadline = None if timeout is None else time.monotonic() + timeout
         for thread in threads:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))

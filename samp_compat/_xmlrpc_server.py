@@ -389,9 +389,14 @@ class XMLRPCServer:
             self._handle_xmlrpc(conn, request, info, keep_alive)
         else:
             status = 404 if request.method in ("GET", "HEAD") else 405
-            conn.respond(_http.build_response(
+            self._respond(conn, _http.build_response(
                 status, [("Content-Type", "text/plain")], b"", keep_alive,
                 request.method == "HEAD"), keep_alive)
+
+    def _respond(self, conn: HTTPConnection, data: bytes, keep_alive: bool) -> None:
+        """Send the response of the request the calling worker serves; its job ends here."""
+        self._pool.release_worker()  # the next request may come as soon as this is sent
+        conn.respond(data, keep_alive)
 
     def _find_http_handler(self, method: str, path: str) -> Optional[HTTPHandler]:
         bare = path.split("?", 1)[0]
@@ -413,7 +418,7 @@ class XMLRPCServer:
         except Exception:
             log.exception("%s: HTTP handler for %s failed", self.name, request.method)
             status, headers, body = 500, [("Content-Type", "text/plain")], b""
-        conn.respond(_http.build_response(status, list(headers), body, keep_alive,
+        self._respond(conn, _http.build_response(status, list(headers), body, keep_alive,
                                           request.method == "HEAD"), keep_alive)
 
     def _handle_xmlrpc(self, conn: HTTPConnection, request: _http.Request, info: RequestInfo,
@@ -436,8 +441,8 @@ class XMLRPCServer:
             self._finish(conn, info, keep_alive, error=exc)
             return
         if isinstance(result, DeferredResult):
-            result.add_done_callback(
-                lambda d: self._finish(conn, info, keep_alive, d._value, d._error))
+            result.add_done_callback(  # on the thread that completes it
+                lambda d: self._finish(conn, info, keep_alive, d._value, d._error, later=True))
         else:
             self._finish(conn, info, keep_alive, result)
 
@@ -465,7 +470,8 @@ class XMLRPCServer:
         return obj if callable(obj) else None
 
     def _finish(self, conn: HTTPConnection, info: RequestInfo, keep_alive: bool,
-                value: Any = None, error: Optional[BaseException] = None) -> None:
+                value: Any = None, error: Optional[BaseException] = None,
+                later: bool = False) -> None:
         if error is not None:
             fault = fault_for_exception(error)
             if not isinstance(error, xmlrpc.client.Fault):
@@ -485,4 +491,8 @@ class XMLRPCServer:
             except Exception:
                 log.exception("%s: header hook failed", self.name)
         data = body.encode("utf-8", "xmlcharrefreplace")
-        conn.respond(_http.build_response(200, headers, data, keep_alive), keep_alive)
+        response = _http.build_response(200, headers, data, keep_alive)
+        if later:  # not the request that this thread, if a worker, is serving
+            conn.respond(response, keep_alive)
+        else:
+            self._respond(conn, response, keep_alive)
