@@ -1,8 +1,12 @@
 """HTTP framing of the XML-RPC server: parser limits, pipelining, slow, idle and many peers, TLS."""
+import os
+import select
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
+import textwrap
 import time
 import xmlrpc.client
 
@@ -259,6 +263,75 @@ def test_bad_request_after_a_good_one_is_answered_in_order_then_closed(ping_serv
         data = read_until_closed(sock)
     first, _, second = data.partition(b"HTTP/1.1 400")
     assert first.startswith(b"HTTP/1.1 200") and b"pong" in first and second
+
+
+def test_idle_kept_alive_connection_is_closed_after_idle_timeout():
+    srv = XMLRPCServer(idle_timeout=0.3)
+    srv.register_function(lambda: "pong", "ping")
+    srv.start()
+    try:
+        with socket.create_connection(srv.server_address, timeout=WAIT) as sock:
+            sock.sendall(ping_request())
+            assert read_response(sock)[0].startswith(b"HTTP/1.1 200")
+            assert read_until_closed(sock) == b""
+    finally:
+        assert srv.stop(WAIT)
+
+
+_SERVER_SCRIPT = textwrap.dedent("""
+    import os, resource, sys
+    from samp_compat.standard_profile import XMLRPCServer
+
+    srv = XMLRPCServer()
+    srv.register_function(lambda: "pong", "ping")
+    srv.start()
+    open_now = len(os.listdir("/proc/self/fd"))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + int(sys.argv[1]), hard))
+    print(srv.server_address[1], flush=True)
+    sys.stdin.readline()
+    print("stopped" if srv.stop(5) else "not stopped", flush=True)
+""")
+
+
+def _child_line(process):
+    ready, _, _ = select.select([process.stdout], [], [], WAIT)
+    return process.stdout.readline().strip() if ready else ""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and RLIMIT_NOFILE")
+def test_out_of_descriptors_the_least_recently_used_idle_connections_close_first():
+    spare = 8  # descriptors the server has left for connections
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    process = subprocess.Popen([sys.executable, "-c", _SERVER_SCRIPT, str(spare)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+    socks = []
+    try:
+        address = ("127.0.0.1", int(_child_line(process)))
+        for _ in range(spare):  # every descriptor left is taken by an idle connection
+            socks.append(socket.create_connection(address, timeout=WAIT))
+            socks[-1].sendall(ping_request())
+            read_response(socks[-1])
+        socks[0].sendall(ping_request())  # the first becomes the most recently used
+        read_response(socks[0])
+        socks.append(socket.create_connection(address, timeout=WAIT))
+        socks[-1].sendall(ping_request())
+        assert b"pong" in read_response(socks[-1])[1]  # the newcomer is served
+        assert read_until_closed(socks[1]) == b""  # the least recently used was closed
+        socks[0].sendall(ping_request())
+        assert b"pong" in read_response(socks[0])[1]  # the most recently used was kept
+        process.stdin.write("\n")
+        process.stdin.flush()
+        assert _child_line(process) == "stopped"
+        assert process.wait(WAIT) == 0
+    finally:
+        for sock in socks:
+            sock.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT)
+        process.stdin.close()
+        process.stdout.close()
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
