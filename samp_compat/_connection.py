@@ -74,11 +74,6 @@ class HTTPConnection:
         """True from the moment a request is handed over until its response is given."""
         return self._busy
 
-    @property
-    def closed(self) -> bool:
-        """True once the connection is closed."""
-        return self.stream.closed
-
     def start(self) -> None:
         """Start reading (on the loop thread)."""
         self.stream.start()
