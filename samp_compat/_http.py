@@ -44,7 +44,7 @@ class Headers(dict):
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value of header ``key`` (any case) or ``default``."""
-        return super().get(key.lower(), default)
+        return dict.get(self, key.lower(), default)
 
 
 class HTTPError(Exception):
@@ -224,13 +224,15 @@ class RequestParser:
 
 def _parse_headers(lines: List[str], error: Any, strict: bool) -> Headers:
     """Headers of ``lines``; ``strict`` also refuses whitespace around a name (requests)."""
-    headers = Headers()
+    parsed = {}
     for line in lines:
         name, sep, value = line.partition(":")
         stripped = name.strip()
         if not sep or not stripped or line[:1] in (" ", "\t") or (strict and name != stripped):
             raise error("bad header line")
-        headers[stripped] = value.strip()
+        parsed[stripped.lower()] = value.strip()
+    headers = Headers()
+    dict.update(headers, parsed)  # the names are lower case already
     return headers
 
 
