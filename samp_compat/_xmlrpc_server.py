@@ -142,8 +142,8 @@ class XMLRPCServer:
     allow_none : bool, optional
         Allow ``None`` (``<nil/>``) in responses.
     idle_timeout : float, optional
-        Seconds after which an idle connection, or one that sends a request
-        too slowly, is closed.
+        Seconds after which an idle connection, one that sends a request too
+        slowly, or one whose peer leaves its response unread, is closed.
     loop : SelectorLoop, optional
         Serve on this loop, which its owner starts and stops; by default the
         server runs a loop of its own.
