@@ -77,10 +77,9 @@ class SAMPHubServer:
     no cap on connections; requests run on each endpoint's workers, started
     on demand. Deliveries to clients run on threads of their own for each
     client (at most four per client), so a client that does not answer
-    delays no other. A
-    subclass may rely on ``_web_port`` (the Web Profile's port once started),
-    ``_lockfile`` (the lockfile written, or None), ``_is_running`` and
-    ``_url`` (the Standard Profile's URL), as in astropy.
+    delays no other. A subclass may rely on ``_web_port`` (the Web Profile's
+    port once started), ``_lockfile`` (the lockfile written, or None),
+    ``_is_running`` and ``_url`` (the Standard Profile's URL), as in astropy.
     """
 
     def __init__(self, secret: Optional[str] = None, addr: Optional[str] = None, port: int = 0,
