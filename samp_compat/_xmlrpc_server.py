@@ -419,7 +419,7 @@ class XMLRPCServer:
             log.exception("%s: HTTP handler for %s failed", self.name, request.method)
             status, headers, body = 500, [("Content-Type", "text/plain")], b""
         self._respond(conn, _http.build_response(status, list(headers), body, keep_alive,
-                                          request.method == "HEAD"), keep_alive)
+                                                 request.method == "HEAD"), keep_alive)
 
     def _handle_xmlrpc(self, conn: HTTPConnection, request: _http.Request, info: RequestInfo,
                        keep_alive: bool) -> None:

@@ -61,8 +61,8 @@ def proxies():
         proxy("close")()
 
 
-def test_300_clients_register_and_a_notify_all_reaches_every_one(hub, endpoint, proxies,
-                                                                  make_client):
+def test_300_clients_register_and_a_notify_all_reaches_every_one(
+        hub, endpoint, proxies, make_client):
     url, secret = hub.params["samp.hub.xmlrpc.url"], hub.params["samp.secret"]
     keys = set()
     for _ in range(300):  # each keeps its connection to the hub open
@@ -116,8 +116,8 @@ def _line(stream, timeout=WAIT):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and RLIMIT_NOFILE")
-def test_hub_out_of_descriptors_closes_idle_connections_and_keeps_registering(private_env,
-                                                                              proxies):
+def test_hub_out_of_descriptors_closes_idle_connections_and_keeps_registering(
+        private_env, proxies):
     spare = 20  # descriptors the hub has left; the test opens three times as many connections
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     process = subprocess.Popen(
