@@ -47,7 +47,8 @@ class ConnectionManager:
 
     The socket's I/O runs on a :class:`~protocompat.netutil.Stream` whose
     loop is the application's selector: a frame is sent straight from the
-    sending thread when nothing waits before it, and the rest is sent by
+    sending thread when nothing waits before it; what waits (a burst from
+    other threads, frames the socket did not take) is sent by
     ``process_events``. The legacy attributes ``selector``, ``socket``,
     ``addr``, ``buffer_size`` and ``resume_queue`` are properties (below). A subclass may override
     :meth:`process_received` (every message),

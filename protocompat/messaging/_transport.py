@@ -87,6 +87,7 @@ class Transport:
         self._error: Optional[BaseException] = None  # for process_events to raise
         self._connects = 0  # numbers the streams
         self._deferring = False  # the loop thread delivers a message with more to follow
+        self._sent_direct = False  # another thread sent a frame since the last event
 
     # -- state ---------------------------------------------------------------
     @property
@@ -270,6 +271,7 @@ class Transport:
         loop = self._loop
         if loop is None or self._stream is None:
             return
+        self._sent_direct = False
         loop.handle(mask, self._deliver)
         error = self._error
         if error is not None:
@@ -332,11 +334,24 @@ class Transport:
         self._write(frame, max_output)
 
     def _write(self, frame: Frame, max_output: Optional[int]) -> None:
-        """Give a frame to the stream; hold it if there is none, or it is closing."""
+        """Give a frame to the stream (hold it if there is none, or it is closing).
+
+        On the loop thread a frame leaves at once, unless more received
+        messages of the event wait: then the frames leave together at its end.
+        From another thread the first frame since the connection's last event
+        leaves at once, and the next ones wait for the loop, which sends a
+        burst in a few large sends instead of one system call a frame.
+        """
         while True:
             stream = self._stream
             if stream is not None:
-                defer = self._deferring and self._loop.in_loop_thread()  # type: ignore[union-attr]
+                if self._deferring:  # set on the loop thread only; elsewhere deferring is harmless
+                    defer = True
+                elif self._loop.in_loop_thread():  # type: ignore[union-attr]
+                    defer = False
+                else:
+                    defer = self._sent_direct
+                    self._sent_direct = True
                 if stream.write(frame, defer):
                     return
                 if self._dropping is stream:  # overflowed: closing
