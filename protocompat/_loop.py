@@ -68,17 +68,22 @@ class SelectorLoop:
     What callers use:
 
     * :meth:`call_soon`, :meth:`call_later`, :meth:`call_at`: run a callable on
-      the loop thread; safe from any thread. After the loop has ended,
+      the loop; safe from any thread. After the loop has ended,
       :meth:`call_soon` runs the callable at once in the calling thread (so a
       close requested late still happens) and timers are ignored.
+    * :meth:`wait_for`: block until a condition holds, running the loop in the
+      calling thread meanwhile, so that what the condition waits for is
+      handled without a hop to another thread.
     * :meth:`register`, :meth:`modify`, :meth:`unregister`: watch a socket;
-      call them on the loop thread (or before :meth:`start`), or from any
+      call them from a loop callback (or before :meth:`start`), or from any
       thread when :attr:`interest_from_any_thread` is True.
     * :meth:`start`, :meth:`stop`, :meth:`run`, :meth:`in_loop_thread`.
 
-    Callbacks registered for a socket are called as ``callback(fileobj, mask)``
-    on the loop thread. An exception from any callback is logged and the loop
-    goes on.
+    Callbacks registered for a socket are called as ``callback(fileobj, mask)``.
+    Callbacks, timers and ``call_soon`` calls run one at a time, never
+    concurrently: on the loop thread, or on a thread blocked in
+    :meth:`wait_for` while it runs the loop. An exception from any callback is
+    logged and the loop goes on.
 
     Parameters
     ----------
@@ -94,6 +99,10 @@ class SelectorLoop:
         :func:`call_later_shared`.
     """
 
+    #: Seconds the loop thread leaves the loop to callers of :meth:`wait_for` after the last
+    #: one returns, so that back-to-back waits need not wake it each time.
+    WAIT_FOR_LINGER = 0.001
+
     def __init__(self, name: str = "SelectorLoop", excepthook: Optional[Excepthook] = None,
                  daemon: bool = True, exit_when_idle: bool = False) -> None:
         self.name = name
@@ -103,6 +112,14 @@ class SelectorLoop:
         self._ready: List[Tuple[Callback, Tuple[Any, ...]]] = []
         self._timers: List[TimerHandle] = []
         self._lock = threading.Lock()
+        # Turns: at most one thread (the runner) selects and runs callbacks at a time.
+        self._turns = threading.Condition(self._lock)
+        self._runner: Optional[threading.Thread] = None
+        self._main: Optional[threading.Thread] = None  # the thread in run()
+        self._drivers = 0  # threads inside wait_for
+        self._turn_waiters = 0  # of those, the ones waiting for a turn
+        self._last_driver = 0.0  # when the last wait_for returned
+        self._main_waiting = False  # run() waits for callers to leave the loop
         self._stop = threading.Event()
         self._finished = False  # the loop has run its last callbacks (under _lock)
         self._closed = False
@@ -132,8 +149,8 @@ class SelectorLoop:
         return self._thread
 
     def in_loop_thread(self) -> bool:
-        """True when called from the loop thread."""
-        return self._thread is not None and threading.current_thread() is self._thread
+        """True when called by the thread running the loop now (from a loop callback)."""
+        return threading.current_thread() is self._runner
 
     def is_running(self) -> bool:
         """True while the loop thread is alive."""
@@ -154,17 +171,23 @@ class SelectorLoop:
 
         Callbacks queued before ``stop`` still run. Sockets still registered are
         unregistered but not closed: their owners close them (for instance from
-        a :meth:`call_soon` made before ``stop``).
+        a :meth:`call_soon` made before ``stop``). Called from a loop callback,
+        it does not wait: the loop ends when the callback returns.
 
         Returns
         -------
         stopped : bool
-            True if the loop thread has ended.
+            True if the loop thread has ended (or will, when called from a callback).
         """
         self._stop.set()
+        with self._lock:
+            self._turns.notify_all()
         self._waker.wake()
+        me = threading.current_thread()
+        if me is self._runner:
+            return True
         thread = self._thread
-        if thread is not None and threading.current_thread() is not thread:
+        if thread is not None and me is not thread:
             thread.join(timeout)
             if thread.is_alive():
                 return False
@@ -174,31 +197,45 @@ class SelectorLoop:
 
     def _finish(self) -> None:
         """Run the last callbacks, then close the selector; once."""
-        while True:
-            with self._lock:
-                ready, self._ready = self._ready, []
-                if not ready:
-                    self._finished = True  # from now on call_soon runs inline
-                    self._timers = []
-                    if self._closed:
-                        return
-                    self._closed = True
-                    break
-            for callback, args in ready:
-                self._call(callback, args)
+        me = threading.current_thread()
+        with self._lock:
+            self._turn_waiters += 1
+            while self._runner is not None and self._runner is not me:
+                self._turns.wait()  # a caller of wait_for ends its turn first
+            self._turn_waiters -= 1
+            self._runner = me
         try:
-            self.selector.close()
+            while True:
+                with self._lock:
+                    ready, self._ready = self._ready, []
+                    if not ready:
+                        self._finished = True  # from now on call_soon runs inline
+                        self._timers = []
+                        if self._closed:
+                            return
+                        self._closed = True
+                        break
+                for callback, args in ready:
+                    self._call(callback, args)
+            try:
+                self.selector.close()
+            finally:
+                self._waker.close()
         finally:
-            self._waker.close()
+            with self._lock:
+                self._runner = None
+                self._turns.notify_all()
 
     # -- work from any thread -------------------------------------------
     def call_soon(self, callback: Callback, *args: Any) -> None:
-        """Run ``callback(*args)`` on the loop thread; safe from any thread."""
+        """Run ``callback(*args)`` on the loop; safe from any thread."""
         with self._lock:
             if not self._finished:
                 self._ready.append((callback, args))
-                if self._thread is not None and threading.current_thread() is self._thread:
+                if threading.current_thread() is self._runner:
                     return
+                if self._main_waiting:
+                    self._turns.notify_all()
                 wake = True
             else:
                 wake = False
@@ -208,7 +245,7 @@ class SelectorLoop:
             self._call(callback, args)
 
     def call_later(self, delay: float, callback: Callback, *args: Any) -> TimerHandle:
-        """Run ``callback(*args)`` on the loop thread after ``delay`` seconds."""
+        """Run ``callback(*args)`` on the loop after ``delay`` seconds."""
         return self.call_at(time.monotonic() + max(0.0, delay), callback, *args)
 
     def call_at(self, when: float, callback: Callback, *args: Any) -> TimerHandle:
@@ -227,11 +264,81 @@ class SelectorLoop:
                 return handle
             heapq.heappush(self._timers, handle)
             first = self._timers[0] is handle
+            if first and self._main_waiting:
+                self._turns.notify_all()
         if first and not self.in_loop_thread():
             self._waker.wake()
         return handle
 
-    # -- sockets (on the loop thread, or before start) -------------------
+    def wait_for(self, predicate: Callable[[], Any], timeout: Optional[float] = None) -> bool:
+        """Wait until ``predicate()`` is true, running the loop in this thread meanwhile.
+
+        While a thread waits here it takes turns running the loop (selecting and
+        running callbacks), so what it waits for is handled on its own thread
+        and it wakes without a hop from the loop thread. Callbacks still run one
+        at a time. ``predicate`` is called on this thread and must be quick.
+
+        Parameters
+        ----------
+        predicate : callable
+            ``predicate() -> bool``.
+        timeout : float, optional
+            Seconds to wait at most; None waits as long as the loop runs.
+
+        Returns
+        -------
+        satisfied : bool
+            The last value of ``predicate()``: False on timeout, or when the
+            loop has ended or is stopping.
+
+        Raises
+        ------
+        RuntimeError
+            When called from a loop callback (the loop would wait for itself).
+        """
+        if predicate():
+            return True
+        me = threading.current_thread()
+        if me is self._runner:
+            raise RuntimeError("wait_for() called from a callback of loop %r, which it would block"
+                               % self.name)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            if self._finished or self._stop.is_set():
+                return bool(predicate())
+            self._drivers += 1
+            wake = self._runner is not None and self._runner is self._main
+        if wake:
+            self._waker.wake()  # the loop thread may be waiting in select
+        try:
+            while True:
+                with self._lock:
+                    while True:
+                        if predicate():
+                            return True
+                        if self._finished or self._stop.is_set():
+                            return False
+                        remaining = None if deadline is None else deadline - time.monotonic()
+                        if remaining is not None and remaining <= 0:
+                            return False
+                        if self._runner is None:
+                            self._runner = me
+                            break
+                        self._turn_waiters += 1
+                        try:
+                            self._turns.wait(remaining)
+                        finally:
+                            self._turn_waiters -= 1
+                try:
+                    self._iterate(remaining)
+                finally:
+                    self._end_turn()
+        finally:
+            with self._lock:
+                self._drivers -= 1
+                self._last_driver = time.monotonic()
+
+    # -- sockets (from loop callbacks, or before start) -------------------
     @property
     def interest_from_any_thread(self) -> bool:
         """True when another thread may register, modify or unregister a socket.
@@ -271,11 +378,64 @@ class SelectorLoop:
                 heapq.heappop(timers)
             if timers:
                 return max(0.0, timers[0].when - time.monotonic())
-            if self._exit_when_idle and len(self.selector.get_map()) <= 1:
+            if (self._exit_when_idle and self._runner is self._main
+                    and len(self.selector.get_map()) <= 1):
                 self._stop.set()
                 self._finished = True  # decided under the lock: no call is lost
                 return -1.0
             return None
+
+    def _iterate(self, limit: Optional[float] = None) -> bool:
+        """One turn: select (at most ``limit`` seconds), run callbacks; False on idle exit."""
+        timeout = self._next_timeout()
+        if timeout is not None and timeout < 0:
+            return False
+        if limit is not None and (timeout is None or limit < timeout):
+            timeout = limit
+        waker = self._waker
+        for key, mask in self.selector.select(timeout):
+            callback = key.data
+            if callback is None:
+                waker.drain()
+                continue
+            try:
+                callback(key.fileobj, mask)
+            except Exception:
+                log.exception("%s: callback %r raised", self.name, callback)
+        self._run_ready()
+        return True
+
+    def _end_turn(self) -> None:
+        with self._lock:
+            self._runner = None
+            if self._turn_waiters or (self._main_waiting and not self._drivers):
+                self._turns.notify_all()
+
+    def _take_main_turn(self, me: threading.Thread) -> bool:
+        """Wait until run() may take a turn; False when the loop is to stop."""
+        linger = self.WAIT_FOR_LINGER
+        with self._lock:
+            while True:
+                if self._stop.is_set():
+                    return False
+                wait: Optional[float]
+                if self._drivers:
+                    wait = linger  # callers of wait_for run the loop; look again soon
+                elif self._runner is None:
+                    now = time.monotonic()
+                    wait = linger - (now - self._last_driver)
+                    timers = self._timers
+                    if timers:
+                        wait = min(wait, timers[0].when - now)
+                    if wait <= 0 or self._ready:
+                        break
+                else:
+                    wait = None  # a turn outside wait_for: its end notifies
+                self._main_waiting = True
+                self._turns.wait(wait)
+                self._main_waiting = False
+            self._runner = me
+            return True
 
     def _run_ready(self) -> None:
         if not self._ready and not self._timers:
@@ -301,28 +461,17 @@ class SelectorLoop:
 
     def run(self) -> None:
         """Run the loop in the calling thread until :meth:`stop` (or idle, see ``exit_when_idle``)."""
-        select = self.selector.select
-        waker = self._waker
+        me = threading.current_thread()
+        self._main = me
         try:
-            while not self._stop.is_set():
-                timeout = None  # no timer, nothing ready: wait for a socket or a wake-up
-                if self._ready or self._timers or self._exit_when_idle:
-                    timeout = self._next_timeout()
-                    if timeout is not None and timeout < 0:
+            while self._take_main_turn(me):
+                try:
+                    if not self._iterate():
                         break
-                for key, mask in select(timeout):
-                    callback = key.data
-                    if callback is None:
-                        waker.drain()
-                        continue
-                    try:
-                        callback(key.fileobj, mask)
-                    except Exception:
-                        log.exception("%s: callback %r raised", self.name, callback)
-                if self._ready or self._timers:
-                    self._run_ready()
+                finally:
+                    self._end_turn()
         finally:
-            if self._thread is None or threading.current_thread() is self._thread:
+            if self._thread is None or me is self._thread:
                 self._finish()
 
 

@@ -153,7 +153,9 @@ class Stream:
         self._head_sent = 0
         self._out_size = 0
         self._chunk: Optional[memoryview] = None  # the part of a producer's output not yet sent
-        self._flush_scheduled = False
+        # True while the loop will send queued output by itself (a flush is scheduled or it
+        # watches for write readiness); writers then need not wake it. Under _lock.
+        self._loop_flushes = False
         self._closing = False  # no more writes; close when the queue is empty
         self.closed = False
         self.close_error: Optional[BaseException] = None
@@ -381,8 +383,8 @@ class Stream:
                     self._out = collections.deque()
                 self._out.append(data)
                 self._out_size += size
-                schedule = not self._flush_scheduled
-                self._flush_scheduled = True
+                schedule = not self._loop_flushes
+                self._loop_flushes = True
         if error is not None:
             self._loop.call_soon(self._close, error)
             return False
@@ -403,8 +405,7 @@ class Stream:
         self.close(OutputOverflow("output queue to %s over %d bytes" % (self.name, self._max_output)))
 
     def _scheduled_flush(self) -> None:
-        with self._lock:
-            self._flush_scheduled = False
+        # Before start or during a handshake, _update_events watches for writes later.
         if self._started and not self._handshaking:
             self._flush()
 
@@ -425,6 +426,8 @@ class Stream:
             except OSError as exc:
                 error = exc
             done = not self._out and self._chunk is None
+            if done:
+                self._loop_flushes = False
         if error is not None:
             log.debug("%s: send failed: %s", self.name, error)
             self._close(error)
@@ -460,11 +463,12 @@ class Stream:
                     self._chunk = memoryview(data)
                 continue
             start = self._head_sent
+            piece: Any
             if len(out) > 1 and len(head) - start < SEND_CHUNK:
-                data, count = self._join_head(start)
+                piece, count = self._join_head(start)
             else:
-                data, count = (memoryview(head)[start:] if start else head), 1
-            sent = send(data)
+                piece, count = (memoryview(head)[start:] if start else head), 1
+            sent = send(piece)
             self._out_size -= sent
             for _ in range(count):
                 left = len(out[0]) - self._head_sent  # type: ignore[arg-type]
@@ -477,7 +481,7 @@ class Stream:
 
     def _join_head(self, start: int) -> Any:
         """The head bytes items joined, up to SEND_CHUNK, and how many were joined."""
-        out = self._out
+        out: Any = self._out
         parts = [memoryview(out[0])[start:] if start else out[0]]
         size = len(parts[0])
         for item in itertools.islice(out, 1, None):

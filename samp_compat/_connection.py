@@ -1,207 +1,160 @@
-"""One server-side HTTP connection, driven by the server's selector loop."""
-import selectors
+"""One server-side HTTP/1.1 connection: a Stream, the request parser, one request at a time."""
+import logging
 import socket
-import ssl
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, List, Optional, Tuple
+
+from protocompat.netutil import Stream
 
 from . import _http
 
-_RECV_SIZE = 64 * 1024
+log = logging.getLogger("samp_compat.xmlrpc")
+
+#: The interim response sent to a request that waits for it before sending its body.
+CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class Connection:
-    """One client connection.
+class HTTPConnection:
+    """One client connection of an XML-RPC server.
 
-    Every method runs on the loop thread except :meth:`respond_directly`,
-    which a worker calls; ``lock`` orders it against :meth:`process`.
-    Plain-TCP connections stay armed for reading while a request is being
-    served, so a worker can send its response without waking the loop.
+    Bytes are decoded by :class:`~samp_compat._http.RequestParser` on the loop
+    thread, and requests are handed to ``on_request(connection, request)`` one
+    at a time: a request that arrives while the previous one is served waits,
+    with reading paused, until the response has been given to :meth:`respond`.
+    :meth:`respond` is called from any thread (a worker's) and writes straight
+    to the socket when nothing is queued: serving a kept-alive request does not
+    wake the loop.
+
+    A peer that shuts down its sending side still gets the response to its
+    request; then the connection closes. A request for ``Connection: close``
+    (or an HTTP/1.0 request) closes once its response is sent.
+
+    What the server uses: :meth:`start`, :meth:`respond`, :meth:`close`,
+    :attr:`busy`, :attr:`idle_since`, :attr:`partial_since`, :attr:`address`.
+
+    Parameters
+    ----------
+    loop : SelectorLoop
+        The server's loop.
+    sock : socket.socket
+        The accepted socket (an ``ssl.SSLSocket`` does its handshake on the loop).
+    address : tuple
+        The peer's address.
+    max_body : int
+        Largest request body accepted (larger gets HTTP 413).
+    on_request : callable
+        ``on_request(connection, request)`` with a :class:`~samp_compat._http.Request`.
+    on_close : callable
+        ``on_close(connection)`` once, when the connection has closed.
     """
 
-    def __init__(self, server: Any, sock: socket.socket, address: Any) -> None:
-        self.server = server
-        self.sock = sock
-        self.address = tuple(address[:2]) if isinstance(address, tuple) else (str(address), 0)
-        self.parser = _http.RequestParser(server.max_body)
-        self.out = bytearray()
-        self.busy = False
-        self.close_after_write = False
-        self.closed = False
-        self.handshaking = isinstance(sock, ssl.SSLSocket)
-        self.last_activity = time.monotonic()
-        self.request_started: Optional[float] = None  # first byte of an unfinished request
-        self.events = 0
-        self.lock = threading.RLock()
-        self.tls = isinstance(sock, ssl.SSLSocket)
+    def __init__(self, loop: Any, sock: socket.socket, address: Any, max_body: int,
+                 on_request: Callable[["HTTPConnection", _http.Request], Any],
+                 on_close: Callable[["HTTPConnection"], Any]) -> None:
+        self.address: Tuple[str, int] = (
+            tuple(address[:2]) if isinstance(address, tuple) else (str(address), 0))
+        self._parser = _http.RequestParser(max_body)
+        self._on_request = on_request
+        self._on_closed = on_close
+        self._lock = threading.Lock()
+        self._busy = False
+        self._waiting: Optional[_http.Item] = None  # decoded while busy; reading is paused
+        self._eof = False
+        #: When the last response was handed over (or the connection accepted), on
+        #: the :func:`time.monotonic` clock.
+        self.idle_since = time.monotonic()
+        #: When the first bytes of a request not yet complete arrived, or None.
+        self.partial_since: Optional[float] = None
+        self.stream = Stream(loop, sock, self, self._on_message, self._on_close,
+                             on_eof=self._on_eof, name="%s:%s" % self.address)
 
-    def set_events(self, events: int) -> None:
-        if self.closed or events == self.events:
-            return
-        loop = self.server._loop
-        if self.events == 0:
-            loop.register(self.sock, events, self.on_ready)
-        elif events == 0:
-            loop.unregister(self.sock)
-        else:
-            loop.modify(self.sock, events, self.on_ready)
-        self.events = events
+    @property
+    def busy(self) -> bool:
+        """True from the moment a request is handed over until its response is given."""
+        return self._busy
 
-    def on_ready(self, _sock: Any, mask: int) -> None:
-        with self.lock:
-            self.last_activity = time.monotonic()
-            if self.handshaking:
-                self._handshake()
-                return
-            if mask & selectors.EVENT_WRITE:
-                self._write()
-            if mask & selectors.EVENT_READ and not self.closed:
-                self._read()
-
-    def _handshake(self) -> None:
-        try:
-            self.sock.do_handshake()  # type: ignore[attr-defined]
-        except ssl.SSLWantReadError:
-            self.set_events(selectors.EVENT_READ)
-            return
-        except ssl.SSLWantWriteError:
-            self.set_events(selectors.EVENT_WRITE)
-            return
-        except (OSError, ValueError):
-            self.close()
-            return
-        self.handshaking = False
-        self.set_events(selectors.EVENT_READ)
-
-    def _read(self) -> None:
-        while True:
-            try:
-                data = self.sock.recv(_RECV_SIZE)
-            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                break
-            except (OSError, ValueError):
-                self.close()
-                return
-            if not data:
-                with self.lock:
-                    if not self.busy and not self.out:
-                        self.close()
-                    else:
-                        self.close_after_write = True
-                        self.set_events(selectors.EVENT_WRITE if self.out else 0)
-                return
-            self.parser.feed(data)
-            if self.request_started is None:
-                self.request_started = time.monotonic()
-            if self.parser.buffered > self.server.max_body + _http.MAX_HEADER_BYTES:
-                if self.busy:
-                    self.set_events(0)  # a pipelining peer waits until the response is out
-                break
-            if len(data) < _RECV_SIZE and not self.tls:
-                # The socket is drained; the selector reports anything that arrives
-                # later (TLS may hold decrypted bytes the selector cannot see).
-                break
-        self.process()
-
-    def process(self) -> None:
-        """Hand the next complete request to a worker, if idle."""
-        with self.lock:
-            self._process()
-
-    def _process(self) -> None:
-        if self.busy or self.closed or self.close_after_write:
-            return
-        try:
-            request = self.parser.next_request()
-        except Exception as exc:  # HTTPError, or a parser defect: never leave the peer hanging
-            status = exc.status if isinstance(exc, _http.HTTPError) else 400
-            text = str(exc) if isinstance(exc, _http.HTTPError) else "bad request"
-            self.respond(_http.build_response(
-                status, [("Content-Type", "text/plain")], text.encode() + b"\n",
-                keep_alive=False), keep_alive=False)
-            return
-        if request is None:
-            if self.parser.wants_continue:
-                self.parser.wants_continue = False
-                self.out += b"HTTP/1.1 100 Continue\r\n\r\n"
-                self._write()
-            self.set_events(selectors.EVENT_READ | (selectors.EVENT_WRITE if self.out else 0))
-            return
-        self.busy = True
-        self.request_started = time.monotonic() if self.parser.buffered else None
-        keep_reading = 0 if self.tls else selectors.EVENT_READ
-        self.set_events(keep_reading | (selectors.EVENT_WRITE if self.out else 0))
-        self.server._pool.submit(self.server._handle, self, request)
-
-    def respond_directly(self, data: bytes, keep_alive: bool) -> Optional[bytes]:
-        """Send a response from a worker thread when nothing else is pending.
-
-        Returns
-        -------
-        rest : bytes or None
-            None when the response went out whole and the connection is
-            ready for the next request; otherwise the bytes the loop must
-            still send (through :meth:`respond`).
-        """
-        if self.tls or not keep_alive:
-            return data
-        with self.lock:
-            if (self.closed or self.out or self.close_after_write or self.parser.buffered
-                    or self.events != selectors.EVENT_READ):
-                return data
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                return data
-            if sent < len(data):
-                return data[sent:]
-            self.busy = False
-            self.last_activity = time.monotonic()
-            return None
-
-    def respond(self, data: bytes, keep_alive: bool) -> None:
-        """Queue a response; called on the loop thread."""
-        with self.lock:
-            if self.closed:
-                return
-            self.busy = False
-            self.out += data
-            if not keep_alive:
-                self.close_after_write = True
-            self._write()
-
-    def _write(self) -> None:
-        while self.out:
-            try:
-                sent = self.sock.send(self.out)
-            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                break
-            except (OSError, ValueError):
-                self.close()
-                return
-            del self.out[:sent]
-        if self.out:
-            self.set_events(selectors.EVENT_WRITE)
-        elif self.close_after_write:
-            self.close()
-        elif not self.busy:
-            self.set_events(selectors.EVENT_READ)
-            self.process()
+    def start(self) -> None:
+        """Start reading (on the loop thread)."""
+        self.stream.start()
 
     def close(self) -> None:
-        with self.lock:
-            self._close()
+        """Close at once, dropping what is queued; safe from any thread."""
+        self.stream.close()
 
-    def _close(self) -> None:
-        if self.closed:
+    # -- decoding (loop thread): the Stream's decoder ------------------------------
+    def feed(self, data: bytes) -> List[_http.Item]:
+        """Decode ``data``; note when a request is left incomplete."""
+        items = self._parser.feed(data)
+        if not self._parser.buffered:
+            self.partial_since = None
+        elif items or self.partial_since is None:
+            self.partial_since = time.monotonic()
+        return items
+
+    def _on_message(self, item: _http.Item) -> None:
+        with self._lock:
+            wait = self._busy
+            if wait:
+                self._waiting = item
+            else:
+                self._busy = True
+        if wait:
+            self.stream.pause_reading()  # a pipelining peer waits for its response
+        else:
+            self._serve(item)
+
+    def _serve(self, item: _http.Item) -> None:
+        if isinstance(item, _http.Request):
+            self._on_request(self, item)
+        elif isinstance(item, _http.HTTPError):
+            log.info("%s:%s: bad request (%d %s)", self.address[0], self.address[1],
+                     item.status, item)
+            self.respond(_http.build_response(
+                item.status, [("Content-Type", "text/plain")], str(item).encode() + b"\n",
+                keep_alive=False), keep_alive=False)
+        else:  # CONTINUE: the body follows; the request itself comes later
+            self.stream.write(CONTINUE_RESPONSE)
+            self._done()
+
+    def _on_eof(self) -> None:
+        with self._lock:
+            self._eof = True
+            busy = self._busy
+        if not busy:
+            self.stream.close_after_flush()
+
+    def _on_close(self, _error: Optional[BaseException]) -> None:
+        self._waiting = None
+        self._on_closed(self)
+
+    # -- responding (any thread) -----------------------------------------------------
+    def respond(self, data: bytes, keep_alive: bool) -> None:
+        """Send the response to the request being served; safe from any thread.
+
+        Parameters
+        ----------
+        data : bytes
+            The whole response.
+        keep_alive : bool
+            False closes the connection once the response is sent.
+        """
+        self.stream.write(data)
+        if not keep_alive:
+            self.stream.close_after_flush()
             return
-        self.set_events(0)
-        self.closed = True
-        self.server._connections.discard(self)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        self._done()
+
+    def _done(self) -> None:
+        """The request is served: take the one waiting, or become idle."""
+        with self._lock:
+            self.idle_since = time.monotonic()
+            item, self._waiting = self._waiting, None
+            if item is None:
+                self._busy = False
+            eof = self._eof
+        if item is not None:
+            self.stream.resume_reading()
+            self._serve(item)
+        elif eof:
+            self.stream.close_after_flush()

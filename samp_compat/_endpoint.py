@@ -1,12 +1,42 @@
 """The callback endpoint of a callable SAMP client: its XML-RPC server, plain or TLS."""
+import socket
 import ssl
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from .errors import SAMPClientError
 from .standard_profile import ThreadingXMLRPCServer
+from .utils import internet_on
 
 #: Worker threads of a callback server (the client's bindings run on them).
 CALLBACK_WORKERS = 8
+#: The endpoint's host when the internet is not used.
+LOCALHOST = "127.0.0.1"
+
+
+def endpoint_host(addr: Optional[str], port: int) -> str:
+    """The host name of a client's endpoint when no address is given.
+
+    Parameters
+    ----------
+    addr : str or None
+        The address the client asked to listen on.
+    port : int
+        The port it asked for.
+
+    Returns
+    -------
+    host : str
+        127.0.0.1, or this machine's name when the internet may be used
+        (``conf.use_internet``) and the name resolves.
+    """
+    if not internet_on():
+        return LOCALHOST
+    try:
+        host = socket.getfqdn()
+        socket.getaddrinfo(addr or host, port or 0)
+    except OSError:
+        return LOCALHOST
+    return host
 
 
 def server_ssl_context(key_file: Optional[str], cert_file: Optional[str], cert_reqs: int,

@@ -1,11 +1,11 @@
 """HTTP/1.1 heads in both directions: one parser for requests, one for responses.
 
 Pure functions and an incremental request parser: no sockets, no threads. The
-XML-RPC server parses requests with :class:`RequestParser` (built on
-:func:`parse_request_head`); the client transport parses responses with
+XML-RPC server's connections decode requests with :class:`RequestParser` (built
+on :func:`parse_request_head`); the client transport parses responses with
 :func:`parse_response_head` and :func:`parse_chunk_size`.
 """
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 #: Largest request or status line plus headers, in bytes.
 MAX_HEADER_BYTES = 64 * 1024
@@ -44,7 +44,7 @@ class Headers(dict):
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value of header ``key`` (any case) or ``default``."""
-        return super().get(key.lower(), default)
+        return dict.get(self, key.lower(), default)
 
 
 class HTTPError(Exception):
@@ -114,8 +114,31 @@ def build_response(status: int, headers: List[Tuple[str, str]], body: bytes,
     return head if head_only else head + body
 
 
+class _Continue:
+    """The type of :data:`CONTINUE`."""
+
+    def __repr__(self) -> str:
+        return "CONTINUE"
+
+
+#: What :meth:`RequestParser.feed` returns, in order among the requests, when a
+#: request head asks for ``Expect: 100-continue`` and its body has not arrived.
+CONTINUE = _Continue()
+
+#: One item of :meth:`RequestParser.feed`'s result.
+Item = Union[Request, HTTPError, _Continue]
+
+
 class RequestParser:
-    """Incremental HTTP request parser with bounded buffers.
+    """Incremental HTTP/1.x request parser with bounded buffers: bytes in, requests out.
+
+    It is the decoder of a server connection. :meth:`feed` returns, in order,
+    each complete :class:`Request`, :data:`CONTINUE` when a request waits for
+    ``100 Continue`` before sending its body, and at most one
+    :class:`HTTPError`: the request that cannot be served, whose answer ends
+    the connection. After an error every further byte is ignored. It never
+    raises on bad input and holds at most :data:`MAX_HEADER_BYTES` plus
+    ``max_body`` plus one fed chunk.
 
     Parameters
     ----------
@@ -126,57 +149,90 @@ class RequestParser:
     def __init__(self, max_body: int) -> None:
         self._buf = bytearray()
         self._max_body = max_body
+        # The parsed head of the request whose body is awaited:
+        # method, path, version, headers, body start, body length.
         self._pending: Optional[Tuple[str, str, str, Headers, int, int]] = None
-        self.wants_continue = False
+        self._continue_due = False
+        self._failed = False
 
     @property
     def buffered(self) -> int:
-        """Number of bytes received and not yet consumed."""
+        """Number of bytes received and not yet returned as a request."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> None:
-        """Add received bytes."""
-        self._buf += data
+    def feed(self, data: bytes) -> List[Item]:
+        """Add received bytes; return what they complete.
 
-    def next_request(self) -> Optional[Request]:
-        """Return the next complete request, or None if more bytes are needed.
+        Parameters
+        ----------
+        data : bytes
 
-        Raises
-        ------
-        HTTPError
-            The request is malformed or over a limit.
+        Returns
+        -------
+        items : list
+            :class:`Request`, :data:`CONTINUE` and :class:`HTTPError` items, in order.
         """
+        if self._failed:
+            return []
+        self._buf += data
+        items: List[Item] = []
+        try:
+            while self._buf:
+                item = self._next()
+                if item is None:
+                    break
+                items.append(item)
+        except HTTPError as exc:
+            self._fail(exc, items)
+        except Exception:  # a parser defect: never leave the peer unanswered
+            self._fail(HTTPError(400, "bad request"), items)
+        return items
+
+    def _fail(self, error: HTTPError, items: List[Item]) -> None:
+        self._failed = True
+        self._buf = bytearray()
+        self._pending = None
+        items.append(error)
+
+    def _next(self) -> Optional[Item]:
+        """The next complete request (or CONTINUE), or None if more bytes are needed."""
+        buf = self._buf
         if self._pending is None:
-            end = self._buf.find(b"\r\n\r\n")
+            end = buf.find(b"\r\n\r\n")
             if end < 0:
-                if len(self._buf) > MAX_HEADER_BYTES:
+                if len(buf) > MAX_HEADER_BYTES:
                     raise HTTPError(431, "request header too large")
                 return None
             if end > MAX_HEADER_BYTES:
                 raise HTTPError(431, "request header too large")
-            method, path, version, headers = parse_request_head(bytes(self._buf[:end]))
+            method, path, version, headers = parse_request_head(bytes(buf[:end]))
             length = _content_length(headers, self._max_body)
             self._pending = (method, path, version, headers, end + 4, length)
-            self.wants_continue = headers.get("expect", "").lower() == "100-continue"
+            self._continue_due = headers.get("expect", "").lower() == "100-continue"
         method, path, version, headers, start, length = self._pending
-        if len(self._buf) < start + length:
+        if len(buf) < start + length:
+            if self._continue_due:
+                self._continue_due = False
+                return CONTINUE
             return None
-        body = bytes(self._buf[start:start + length])
-        del self._buf[:start + length]
+        body = bytes(buf[start:start + length])
+        del buf[:start + length]
         self._pending = None
-        self.wants_continue = False
+        self._continue_due = False
         return Request(method, path, version, headers, body)
 
 
 def _parse_headers(lines: List[str], error: Any, strict: bool) -> Headers:
     """Headers of ``lines``; ``strict`` also refuses whitespace around a name (requests)."""
-    headers = Headers()
+    parsed = {}
     for line in lines:
         name, sep, value = line.partition(":")
         stripped = name.strip()
         if not sep or not stripped or line[:1] in (" ", "\t") or (strict and name != stripped):
             raise error("bad header line")
-        headers[stripped] = value.strip()
+        parsed[stripped.lower()] = value.strip()
+    headers = Headers()
+    dict.update(headers, parsed)  # the names are lower case already
     return headers
 
 

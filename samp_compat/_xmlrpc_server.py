@@ -1,23 +1,24 @@
-"""Threaded XML-RPC server: one selector loop for sockets, a bounded pool of workers.
+"""Threaded XML-RPC server on the shared loop: a Listener, one Stream per connection, workers.
 
-The loop thread accepts connections and reads requests; complete requests go
-to at most ``pool_size`` worker threads, which parse the body once with
-:func:`samp_compat.xmlrpc.safe_xmlrpc_loads`, dispatch, and hand the response
-bytes back to the loop for writing. Idle HTTP/1.1 keep-alive connections cost
-no thread.
+The loop thread accepts connections and decodes requests (one
+:class:`~samp_compat._connection.HTTPConnection` each, holding a
+:class:`~protocompat.netutil.Stream`); complete requests go to at most
+``pool_size`` worker threads, which parse the body once with
+:func:`samp_compat.xmlrpc.safe_xmlrpc_loads`, dispatch, and write the response
+straight to the socket. Idle HTTP/1.1 keep-alive connections cost no thread.
+Several servers may share one loop (a hub's two profiles do).
 """
 import logging
-import selectors
-import socket
+import ssl
 import threading
 import time
 import xmlrpc.client
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from protocompat.netutil import SelectorLoop
+from protocompat.netutil import Listener, SelectorLoop
 
 from . import _http
-from ._connection import Connection
+from ._connection import HTTPConnection
 from ._workers import WorkerPool
 from .xmlrpc import MAX_XMLRPC_BODY, UnsafeXMLError, safe_xmlrpc_loads
 
@@ -26,12 +27,13 @@ __all__ = ["XMLRPCServer", "RequestInfo", "DeferredResult"]
 log = logging.getLogger("samp_compat.xmlrpc")
 
 DEFAULT_POOL_SIZE = 8
-#: Most connections a server holds open; more are closed at once.
-MAX_CONNECTIONS = 256
 #: Seconds an idle keep-alive connection, or a half-received request, is kept.
 IDLE_TIMEOUT = 120.0
-_SWEEP_INTERVAL = 1.0
-_BACKLOG = 128
+#: Longest pause between two checks for connections idle too long, in seconds.
+SWEEP_INTERVAL = 1.0
+#: Share of the idle connections closed (least recently used first) when
+#: descriptors run out.
+SHORTAGE_SHARE = 4
 
 Dispatcher = Callable[[str, tuple, "RequestInfo"], Any]
 HTTPHandler = Callable[["RequestInfo"], Tuple[int, Any, bytes]]
@@ -130,7 +132,7 @@ class XMLRPCServer:
     addr : tuple, optional
         ``(host, port)`` to listen on; port 0 picks a free port.
     ssl_context : ssl.SSLContext, optional
-        Serve HTTPS with this server-side context.
+        Serve HTTPS with this server-side context (handshakes run on the loop).
     max_body : int, optional
         Largest request body accepted (larger gets HTTP 413).
     pool_size : int, optional
@@ -140,10 +142,11 @@ class XMLRPCServer:
     allow_none : bool, optional
         Allow ``None`` (``<nil/>``) in responses.
     idle_timeout : float, optional
-        Seconds after which an idle connection, or one that sends a request
-        too slowly, is closed.
-    max_connections : int, optional
-        Most connections held open; more are closed at once.
+        Seconds after which an idle connection, one that sends a request too
+        slowly, or one whose peer leaves its response unread, is closed.
+    loop : SelectorLoop, optional
+        Serve on this loop, which its owner starts and stops; by default the
+        server runs a loop of its own.
 
     Notes
     -----
@@ -152,48 +155,48 @@ class XMLRPCServer:
     ``Fault(1, "<class 'X'>:message")``. Malformed or unsafe XML gets a fault
     that never quotes the request; an unknown method gets a fault that does
     not repeat the method name.
+
+    There is no cap on connections below the process's descriptor limit.
+    When descriptors run out, a quarter of the idle keep-alive connections
+    (the least recently used) are closed so that new peers are accepted;
+    their clients reconnect when they next call.
     """
 
     def __init__(self, addr: Tuple[str, int] = ("127.0.0.1", 0), *, ssl_context: Any = None,
                  max_body: Optional[int] = None, pool_size: int = DEFAULT_POOL_SIZE,
                  name: str = "XMLRPCServer", allow_none: bool = True,
-                 idle_timeout: float = IDLE_TIMEOUT,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 idle_timeout: float = IDLE_TIMEOUT, loop: Optional[SelectorLoop] = None) -> None:
         self.max_body = MAX_XMLRPC_BODY if max_body is None else int(max_body)
         self.allow_none = allow_none
         self.name = name
         self.idle_timeout = float(idle_timeout)
-        self.max_connections = int(max_connections)
-        self._sweep_interval = max(0.05, min(_SWEEP_INTERVAL, self.idle_timeout / 2))
+        self._sweep_interval = max(0.05, min(SWEEP_INTERVAL, self.idle_timeout / 2))
         self._ssl_context = ssl_context
         self._functions: Dict[str, Callable[..., Any]] = {}
         self._instance: Any = None
         self._dispatcher: Optional[Dispatcher] = None
         self._http_handlers: Dict[Tuple[str, str], HTTPHandler] = {}
         self._header_hook: Optional[Callable[[RequestInfo], List[Tuple[str, str]]]] = None
-        self._connections: "set[Connection]" = set()
-        self._loop = SelectorLoop(name="%s-loop" % name)
+        self._connections: Set[HTTPConnection] = set()  # loop thread only
+        self._owns_loop = loop is None
+        self._loop = SelectorLoop(name="%s-loop" % name) if loop is None else loop
         self._pool = WorkerPool(pool_size, name)
         self._started = False
         self._stopped = False
-        family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._sock.bind(tuple(addr))
-            self._sock.listen(_BACKLOG)
-            self._sock.setblocking(False)
-        except OSError:
-            self._sock.close()
-            self._loop.stop(0)
-            raise
         self._sweep_handle: Any = None
+        try:
+            self._listener = Listener(self._loop, addr[0], addr[1], self._accept,
+                                      on_shortage=self._close_idle_for_shortage)
+        except OSError:
+            if self._owns_loop:
+                self._loop.stop(0)
+            raise
 
     # -- configuration -----------------------------------------------------
     @property
     def server_address(self) -> Tuple[str, int]:
         """``(host, port)`` the server listens on."""
-        return tuple(self._sock.getsockname()[:2])  # type: ignore[return-value]
+        return self._listener.address
 
     @property
     def url(self) -> str:
@@ -270,16 +273,20 @@ class XMLRPCServer:
 
     # -- life cycle ----------------------------------------------------------
     def start(self) -> None:
-        """Start serving in background threads."""
+        """Start serving: in background threads, or on the loop given, once its owner starts it."""
         if self._started:
             raise RuntimeError("server already started")
         self._started = True
-        self._loop.register(self._sock, selectors.EVENT_READ, self._accept)
+        self._listener.start()
         self._sweep_handle = self._loop.call_later(self._sweep_interval, self._sweep)
-        self._loop.start()
+        if self._owns_loop:
+            self._loop.start()
 
     def stop(self, timeout: Optional[float] = 10.0) -> bool:
         """Stop serving, close every socket and end every thread.
+
+        A loop given to the constructor keeps running (its owner stops it);
+        the server's sockets are closed on it.
 
         Parameters
         ----------
@@ -295,23 +302,23 @@ class XMLRPCServer:
             return True
         self._stopped = True
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._started and self._loop.is_running():
-            done = threading.Event()
+        ok = True
+        if self._owns_loop:
+            self._loop.call_soon(self._close_all)  # runs before the loop ends
+            ok = self._loop.stop(timeout)
+        elif self._loop.in_loop_thread() or not self._loop.is_running():
+            self._loop.call_soon(self._close_all)  # now, or when the loop ends
+        else:
+            closed = threading.Event()
+            self._loop.call_soon(lambda: (self._close_all(), closed.set()))
+            ok = closed.wait(timeout)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self._pool.shutdown(left) and ok
 
-            def close_all() -> None:
-                self._close_sockets()
-                done.set()
-            self._loop.call_soon(close_all)
-            done.wait(timeout)
-        ok = self._loop.stop(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        self._close_sockets()
-        ok = self._pool.shutdown(
-            None if deadline is None else max(0.0, deadline - time.monotonic())) and ok
-        return ok
-
-    def _close_sockets(self) -> None:
-        self._loop.unregister(self._sock)
-        self._sock.close()
+    def _close_all(self) -> None:
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+        self._listener.close()
         for conn in list(self._connections):
             conn.close()
 
@@ -323,58 +330,55 @@ class XMLRPCServer:
         self.stop()
 
     # -- loop thread -----------------------------------------------------------
-    def _accept(self, _sock: Any, _mask: int) -> None:
-        for _ in range(_BACKLOG):
+    def _accept(self, sock: Any, address: Any) -> None:
+        if self._stopped:
+            sock.close()
+            return
+        if self._ssl_context is not None:
             try:
-                sock, address = self._sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            if len(self._connections) >= self.max_connections:
-                log.warning("%s: too many connections, closing a new one", self.name)
+                sock = self._ssl_context.wrap_socket(sock, server_side=True,
+                                                     do_handshake_on_connect=False)
+            except (OSError, ValueError, ssl.SSLError) as exc:
+                log.info("%s: TLS set-up for %s failed: %s", self.name, address, exc)
                 sock.close()
-                continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._ssl_context is not None:
-                try:
-                    sock = self._ssl_context.wrap_socket(sock, server_side=True,
-                                                         do_handshake_on_connect=False)
-                except (OSError, ValueError):
-                    sock.close()
-                    continue
-            conn = Connection(self, sock, address)
-            self._connections.add(conn)
-            if conn.handshaking:
-                conn._handshake()
-            else:
-                conn.set_events(selectors.EVENT_READ)
+                return
+        conn = HTTPConnection(self._loop, sock, address, self.max_body, self._on_request,
+                              self._connections.discard)
+        self._connections.add(conn)
+        conn.start()
+
+    def _on_request(self, conn: HTTPConnection, request: _http.Request) -> None:
+        self._pool.submit(self._handle, conn, request)
+
+    def _idle_connections(self) -> List[HTTPConnection]:
+        """Connections waiting for their next request, least recently used first."""
+        idle = [c for c in self._connections if not c.busy and c.partial_since is None]
+        idle.sort(key=lambda c: c.idle_since)
+        return idle
+
+    def _close_idle_for_shortage(self) -> int:
+        idle = self._idle_connections()
+        count = (len(idle) + SHORTAGE_SHARE - 1) // SHORTAGE_SHARE
+        if count:
+            log.warning("%s: out of file descriptors; closing %d of %d idle connections "
+                        "(least recently used first)", self.name, count, len(idle))
+        for conn in idle[:count]:
+            conn.close()
+        return count
 
     def _sweep(self) -> None:
         now = time.monotonic()
+        limit = self.idle_timeout
         for conn in list(self._connections):
-            if conn.busy or conn.out:
+            if conn.busy:
                 continue
-            started = conn.request_started
-            if now - conn.last_activity > self.idle_timeout or (
-                    started is not None and now - started > self.idle_timeout):
+            since = conn.partial_since
+            if now - (conn.idle_since if since is None else since) > limit:
                 conn.close()
         self._sweep_handle = self._loop.call_later(self._sweep_interval, self._sweep)
 
-    def _send(self, conn: Connection, data: bytes, keep_alive: bool) -> None:
-        if self._stopped:
-            return
-        rest = conn.respond_directly(data, keep_alive)
-        if rest is None:
-            return
-        try:
-            self._loop.call_soon(conn.respond, rest, keep_alive)
-        except Exception:  # the loop is gone
-            pass
-
     # -- worker threads ------------------------------------------------------
-    def _handle(self, conn: Connection, request: _http.Request) -> None:
+    def _handle(self, conn: HTTPConnection, request: _http.Request) -> None:
         info = RequestInfo(conn.address, request.headers, request.path, request.method,
                            request.body)
         keep_alive = request.keep_alive
@@ -385,9 +389,14 @@ class XMLRPCServer:
             self._handle_xmlrpc(conn, request, info, keep_alive)
         else:
             status = 404 if request.method in ("GET", "HEAD") else 405
-            self._send(conn, _http.build_response(
+            self._respond(conn, _http.build_response(
                 status, [("Content-Type", "text/plain")], b"", keep_alive,
                 request.method == "HEAD"), keep_alive)
+
+    def _respond(self, conn: HTTPConnection, data: bytes, keep_alive: bool) -> None:
+        """Send the response of the request the calling worker serves; its job ends here."""
+        self._pool.release_worker()  # the next request may come as soon as this is sent
+        conn.respond(data, keep_alive)
 
     def _find_http_handler(self, method: str, path: str) -> Optional[HTTPHandler]:
         bare = path.split("?", 1)[0]
@@ -399,7 +408,7 @@ class XMLRPCServer:
                 return h
         return None
 
-    def _handle_http(self, conn: Connection, request: _http.Request, handler: HTTPHandler,
+    def _handle_http(self, conn: HTTPConnection, request: _http.Request, handler: HTTPHandler,
                      info: RequestInfo, keep_alive: bool) -> None:
         try:
             status, headers, body = handler(info)
@@ -409,10 +418,10 @@ class XMLRPCServer:
         except Exception:
             log.exception("%s: HTTP handler for %s failed", self.name, request.method)
             status, headers, body = 500, [("Content-Type", "text/plain")], b""
-        self._send(conn, _http.build_response(status, list(headers), body, keep_alive,
-                                              request.method == "HEAD"), keep_alive)
+        self._respond(conn, _http.build_response(status, list(headers), body, keep_alive,
+                                                 request.method == "HEAD"), keep_alive)
 
-    def _handle_xmlrpc(self, conn: Connection, request: _http.Request, info: RequestInfo,
+    def _handle_xmlrpc(self, conn: HTTPConnection, request: _http.Request, info: RequestInfo,
                        keep_alive: bool) -> None:
         try:
             params, method = safe_xmlrpc_loads(request.body)
@@ -432,8 +441,8 @@ class XMLRPCServer:
             self._finish(conn, info, keep_alive, error=exc)
             return
         if isinstance(result, DeferredResult):
-            result.add_done_callback(
-                lambda d: self._finish(conn, info, keep_alive, d._value, d._error))
+            result.add_done_callback(  # on the thread that completes it
+                lambda d: self._finish(conn, info, keep_alive, d._value, d._error, later=True))
         else:
             self._finish(conn, info, keep_alive, result)
 
@@ -460,8 +469,9 @@ class XMLRPCServer:
                 return None
         return obj if callable(obj) else None
 
-    def _finish(self, conn: Connection, info: RequestInfo, keep_alive: bool, value: Any = None,
-                error: Optional[BaseException] = None) -> None:
+    def _finish(self, conn: HTTPConnection, info: RequestInfo, keep_alive: bool,
+                value: Any = None, error: Optional[BaseException] = None,
+                later: bool = False) -> None:
         if error is not None:
             fault = fault_for_exception(error)
             if not isinstance(error, xmlrpc.client.Fault):
@@ -481,4 +491,8 @@ class XMLRPCServer:
             except Exception:
                 log.exception("%s: header hook failed", self.name)
         data = body.encode("utf-8", "xmlcharrefreplace")
-        self._send(conn, _http.build_response(200, headers, data, keep_alive), keep_alive)
+        response = _http.build_response(200, headers, data, keep_alive)
+        if later:  # not the request that this thread, if a worker, is serving
+            conn.respond(response, keep_alive)
+        else:
+            self._respond(conn, response, keep_alive)

@@ -2,26 +2,22 @@
 import copy
 import logging
 import os
-import socket
 import ssl
 import threading
-import traceback
 from typing import Any, Callable, Dict, List, Optional
 
-from ._endpoint import callback_server, server_ssl_context
-from ._mtypes import mtype_subtypes
-from .constants import SAMP_STATUS_ERROR, SAMP_STATUS_OK, SAMP_STATUS_WARNING
+from ._endpoint import callback_server, endpoint_host, server_ssl_context
+from ._receive import (is_for_client, run_call_bindings, run_notification_bindings,
+                       run_response_binding)
+from .constants import SAMP_STATUS_OK, SAMP_STATUS_WARNING
 from .errors import SAMPClientError, SAMPWarning  # noqa: F401 - SAMPWarning: upstream name
 from .hub import SAMPHubServer  # noqa: F401 - a name of the original module
 from .standard_profile import ThreadingXMLRPCServer  # noqa: F401 - upstream name
-from .utils import _binding_arity, get_num_args, internet_on  # noqa: F401 - upstream name
+from .utils import get_num_args, internet_on  # noqa: F401 - upstream name
 
 __all__ = ["SAMPClient"]
 
 log = logging.getLogger("samp_compat.client")
-
-_LOCALHOST = "127.0.0.1"
-_NOTIFICATION_ARGS = 5
 
 
 class SAMPClient:
@@ -105,13 +101,7 @@ class SAMPClient:
         self._notification_bindings: Dict[str, List[Any]] = {}
         self._call_bindings: Dict[str, List[Any]] = {"samp.app.ping": [self._ping, {}]}
         self._response_bindings: Dict[str, Callable[..., Any]] = {}
-        self._host_name = _LOCALHOST
-        if internet_on():
-            try:
-                self._host_name = socket.getfqdn()
-                socket.getaddrinfo(self._addr or self._host_name, self._port or 0)
-            except OSError:
-                self._host_name = _LOCALHOST
+        self._host_name = endpoint_host(addr, port)
         self.hub = hub
         if self._callable:
             context = (server_ssl_context(key_file, cert_file, cert_reqs, ca_certs, ssl_version)
@@ -143,11 +133,8 @@ class SAMPClient:
         SAMPClientError
             The client is running, or was stopped once (make a new client instead).
         """
-        if self._callable:
-            self._is_running = True
-            self._run_client()
-        else:
-            self._is_running = True
+        self._is_running = True
+        self._run_client()
 
     def _run_client(self) -> None:
         """Start ``_thread``, which runs :meth:`_serve_forever`."""
@@ -223,35 +210,11 @@ class SAMPClient:
         self.hub.reply(private_key, msg_id, reply)
 
     # -- dispatch ------------------------------------------------------------
-    def _accepts(self, private_key: Any, message: Any) -> bool:
-        """Whether a callback carries this client's key and a well-formed message."""
-        return (private_key == self.get_private_key() and private_key is not None
-                and isinstance(message, dict) and isinstance(message.get("samp.mtype"), str))
-
-    @staticmethod
-    def _split_message(message: Dict[str, Any]) -> Any:
-        extra = dict(message)
-        mtype = extra.pop("samp.mtype")
-        params = extra.pop("samp.params", {})
-        return mtype, params, extra
-
     def _handle_notification(self, private_key: str, sender_id: str,
                              message: Dict[str, Any]) -> str:
-        if not self._accepts(private_key, message):
-            return ""
-        msg_mtype, msg_params, extra = self._split_message(message)
-        for mtype in mtype_subtypes(msg_mtype):
-            binding = self._notification_bindings.get(mtype)
-            if binding is None:
-                continue
-            func = binding[0]
-            try:
-                if _binding_arity(func) == _NOTIFICATION_ARGS:
-                    func(private_key, sender_id, msg_mtype, msg_params, extra)
-                else:
-                    func(private_key, sender_id, None, msg_mtype, msg_params, extra)
-            except Exception:
-                log.exception("Notification binding for %s raised", mtype)
+        if is_for_client(private_key, self.get_private_key(), message):
+            run_notification_bindings(self._notification_bindings, private_key, sender_id,
+                                      message)
         return ""
 
     def receive_notification(self, private_key: str, sender_id: str,
@@ -280,28 +243,10 @@ class SAMPClient:
 
     def _handle_call(self, private_key: str, sender_id: str, msg_id: str,
                      message: Dict[str, Any]) -> str:
-        if not self._accepts(private_key, message):
-            return ""
-        msg_mtype, msg_params, extra = self._split_message(message)
-        for mtype in mtype_subtypes(msg_mtype):
-            binding = self._call_bindings.get(mtype)
-            if binding is None:
-                continue
-            try:
-                binding[0](private_key, sender_id, msg_id, msg_mtype, msg_params, extra)
-            except Exception:
-                log.exception("Call binding for %s raised", mtype)
-                self._reply_failure(private_key, msg_id)
+        if is_for_client(private_key, self.get_private_key(), message):
+            run_call_bindings(self._call_bindings, private_key, sender_id, msg_id, message,
+                              self.hub.reply)
         return ""
-
-    def _reply_failure(self, private_key: str, msg_id: str) -> None:
-        """Tell the caller that the binding failed, so it does not wait in vain."""
-        response = {"samp.status": SAMP_STATUS_ERROR,
-                    "samp.error": {"samp.errortxt": traceback.format_exc(limit=0).strip()}}
-        try:
-            self.hub.reply(private_key, msg_id, response)
-        except Exception:
-            log.debug("Could not send the error reply for %s", msg_id, exc_info=True)
 
     def receive_call(self, private_key: str, sender_id: str, msg_id: str,
                      message: Dict[str, Any]) -> str:
@@ -332,14 +277,9 @@ class SAMPClient:
 
     def _handle_response(self, private_key: str, responder_id: str, msg_tag: str,
                          response: Dict[str, Any]) -> str:
-        if private_key == self.get_private_key() and private_key is not None \
-                and isinstance(msg_tag, str):
-            func = self._response_bindings.get(msg_tag)
-            if func is not None:
-                try:
-                    func(private_key, responder_id, msg_tag, response)
-                except Exception:
-                    log.exception("Response binding for %s raised", msg_tag)
+        if private_key == self.get_private_key() and private_key is not None:
+            run_response_binding(self._response_bindings, private_key, responder_id, msg_tag,
+                                 response)
         return ""
 
     def receive_response(self, private_key: str, responder_id: str, msg_tag: str,

@@ -7,6 +7,8 @@ import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional
 
+from protocompat.netutil import SelectorLoop
+
 from . import lockfile_helpers
 from ._conf import conf
 from ._hub_delivery import Deliverer, Recipient
@@ -71,11 +73,13 @@ class SAMPHubServer:
 
     Notes
     -----
-    Deliveries to clients run on threads of their own for each client (at most
-    four per client), so a client that does not answer delays no other. A
-    subclass may rely on ``_web_port`` (the Web Profile's port once started),
-    ``_lockfile`` (the lockfile written, or None), ``_is_running`` and
-    ``_url`` (the Standard Profile's URL), as in astropy.
+    One loop thread serves the Standard and the Web Profile endpoints, with
+    no cap on connections; requests run on each endpoint's workers, started
+    on demand. Deliveries to clients run on threads of their own for each
+    client (at most four per client), so a client that does not answer
+    delays no other. A subclass may rely on ``_web_port`` (the Web Profile's
+    port once started), ``_lockfile`` (the lockfile written, or None),
+    ``_is_running`` and ``_url`` (the Standard Profile's URL), as in astropy.
     """
 
     def __init__(self, secret: Optional[str] = None, addr: Optional[str] = None, port: int = 0,
@@ -100,6 +104,7 @@ class SAMPHubServer:
         self._web_port = web_port
         self._pool_size = pool_size
         self._url = ""
+        self._loop: Optional[SelectorLoop] = None
         self._server: Optional[ThreadingXMLRPCServer] = None
         self._web: Optional[WebProfileRequestHandler] = None
         self._registry = Registry()
@@ -219,8 +224,7 @@ class SAMPHubServer:
             self._is_running = True
             self._last_activity = time.monotonic()
             self._setup_hub_as_client()
-            self._housekeeping = self._server.call_later(  # type: ignore[union-attr]
-                _HOUSEKEEPING_INTERVAL, self._housekeep)
+            self._housekeeping = self._call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
         if self._lockfile:
             log.info("Hub started")
         else:
@@ -235,8 +239,14 @@ class SAMPHubServer:
 
     def _start_servers(self) -> None:
         host = self._host()
-        server = ThreadingXMLRPCServer((host, self._port or 0), pool_size=self._pool_size,
-                                       name="SAMPHubServer")
+        loop = SelectorLoop(name="SAMPHubServer")
+        try:
+            server = ThreadingXMLRPCServer((host, self._port or 0), pool_size=self._pool_size,
+                                           name="SAMPHubServer", loop=loop)
+        except OSError:
+            loop.stop(0)
+            raise
+        self._loop = loop
         SAMPSimpleXMLRPCRequestHandler(self._standard_methods(), self._note_activity
                                        ).install(server)
         self._server = server
@@ -251,7 +261,7 @@ class SAMPHubServer:
                         client_by_key=lambda key: self._registry.by_key(key),
                         client_by_id=lambda public_id: self._registry.get_by_id(public_id),
                         note_activity=self._note_activity,
-                        stopping=self._stopping.is_set))
+                        stopping=self._stopping.is_set), loop=loop)
                 self._web_port = self._web.port
             except OSError:
                 log.warning("Port %s already in use. Impossible to run the Hub with Web "
@@ -260,16 +270,20 @@ class SAMPHubServer:
         server.start()
         if self._web is not None:
             self._web.start()
+        loop.start()
 
     def _stop_servers(self) -> None:
         for stoppable in (self._web, self._server):
             if stoppable is not None:
                 stoppable.stop(STOP_TIMEOUT)
+        if self._loop is not None:
+            self._loop.stop(STOP_TIMEOUT)
         for client in self._registry.clients():
             self._deliverer.forget(client.recipient)
         self._deliverer.shutdown(STOP_TIMEOUT)
         self._web = None
         self._server = None
+        self._loop = None
 
     def _setup_hub_as_client(self) -> None:
         hub = self._registry.add()
@@ -318,13 +332,13 @@ class SAMPHubServer:
             cond.wait_for(lambda: delivered[0] >= queued, SHUTDOWN_GRACE)
 
     def _call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Any:
-        server = self._server
-        if server is None:
+        loop = self._loop
+        if loop is None:
             return None
-        return server.call_later(delay, callback, *args)
+        return loop.call_later(delay, callback, *args)
 
     def _housekeep(self) -> None:
-        """Runs on the server loop every second: inactivity timeouts."""
+        """Runs on the hub's loop every second: inactivity timeouts."""
         if not self._is_running:
             return
         now = time.monotonic()

@@ -1,9 +1,9 @@
 """The Standard Profile's server side, under the module name of ``astropy.samp.standard_profile``.
 
 Hubs and callable clients serve XML-RPC with :class:`ThreadingXMLRPCServer`
-(the package's selector-based server, not a ``socketserver`` subclass). A
-hub's Standard Profile endpoint routes its requests through a
-:class:`SAMPSimpleXMLRPCRequestHandler`.
+(the package's server on :mod:`protocompat.netutil`'s loop, listener and
+streams, not a ``socketserver`` subclass). A hub's Standard Profile endpoint
+routes its requests through a :class:`SAMPSimpleXMLRPCRequestHandler`.
 """
 from typing import Any, Callable, Dict, List, Optional, Tuple
 

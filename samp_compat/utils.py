@@ -169,9 +169,10 @@ class ServerProxyPool:
     """A thread-safe pool of XML-RPC server proxies to one server.
 
     Each call takes a proxy from the pool (waiting if all are busy), so up to
-    ``size`` calls run concurrently, each on its own kept-alive connection. A
-    call that fails other than with a fault closes its connection (the next
-    call on that proxy opens a fresh one).
+    ``size`` calls run concurrently, each on its own kept-alive connection.
+    Proxies are made when a call finds none idle, up to ``size``. A call that
+    fails other than with a fault closes its connection (the next call on
+    that proxy opens a fresh one).
 
     Parameters
     ----------
@@ -184,7 +185,9 @@ class ServerProxyPool:
     """
 
     def __init__(self, size: int, proxy_class: type, *args: Any, **keywords: Any) -> None:
-        self._idle: List[Any] = [proxy_class(*args, **keywords) for _ in range(size)]
+        self._size = size
+        self._make = lambda: proxy_class(*args, **keywords)
+        self._idle: List[Any] = []
         self._busy: List[Any] = []
         self._cond = threading.Condition(threading.Lock())
         self._aborted = False
@@ -197,11 +200,11 @@ class ServerProxyPool:
     def _call(self, name: str, args: tuple, timeout: Any = "default") -> Any:
         """Call remote method ``name``; faults become :class:`SAMPProxyError`."""
         with self._cond:
-            while not self._idle and not self._aborted:
+            while not self._idle and len(self._busy) >= self._size and not self._aborted:
                 self._cond.wait()
             if self._aborted:
                 raise ConnectionAbortedError("proxy pool aborted")
-            proxy = self._idle.pop()
+            proxy = self._idle.pop() if self._idle else self._make()
             self._busy.append(proxy)
         try:
             if timeout != "default":

@@ -16,6 +16,8 @@ import urllib.parse
 import urllib.request
 from typing import Any, Callable, Deque, Dict, List, NamedTuple, Optional, Tuple
 
+from protocompat.netutil import SelectorLoop
+
 from ._conf import conf
 from ._url_tracker import UrlTracker
 from .errors import SAMPProxyError
@@ -269,6 +271,8 @@ class WebProfileRequestHandler:
         Most requests served at once.
     hub : WebHubAccess
         The hub's side.
+    loop : SelectorLoop, optional
+        The loop to serve on (the hub's); by default the server runs its own.
     """
 
     _SHARED = ("unregister", "declareMetadata", "getMetadata", "declareSubscriptions",
@@ -276,7 +280,7 @@ class WebProfileRequestHandler:
                "notifyAll", "call", "callAll", "callAndWait", "reply")
 
     def __init__(self, port: int, dialog: Optional[WebProfileDialog], pool_size: int,
-                 hub: WebHubAccess) -> None:
+                 hub: WebHubAccess, loop: Optional[SelectorLoop] = None) -> None:
         self._hub = hub
         self._urls = UrlTracker()
         self._dialog = dialog
@@ -285,7 +289,7 @@ class WebProfileRequestHandler:
         self._closing = threading.Event()
         self._callbacks: Dict[str, _Callbacks] = {}
         self.server = WebProfileXMLRPCServer(("127.0.0.1", port), pool_size=pool_size,
-                                             name="SAMPWebProfile")
+                                             name="SAMPWebProfile", loop=loop)
         self.port = self.server.server_address[1]
         self.server.set_dispatcher(self._dispatch)
         self.server.set_header_hook(_cors)

@@ -28,8 +28,9 @@ __all__ = [
 
 #: Largest XML-RPC body (request or response) accepted, in bytes.
 MAX_XMLRPC_BODY = 8 * 1024 * 1024
-#: Deepest nesting of XML elements accepted in an XML-RPC document.
-MAX_XMLRPC_DEPTH = 256
+#: Deepest nesting of arrays and structs (values within values) accepted in an
+#: XML-RPC document.
+MAX_XMLRPC_DEPTH = 100
 _READ_CHUNK = 64 * 1024
 
 
@@ -52,24 +53,27 @@ class _MalformedXMLError(xmlrpc.client.ResponseError, ExpatError):
         return Exception.__str__(self)
 
 
-class _BoundedUnmarshaller(xmlrpc.client.Unmarshaller):
-    """An unmarshaller that refuses documents nested deeper than a limit."""
+class _OpenContainers(list):
+    """The unmarshaller's marks of the arrays and structs open, refusing one too many."""
 
-    def __init__(self, use_datetime: bool = False, use_builtin_types: bool = False,
-                 max_depth: int = MAX_XMLRPC_DEPTH) -> None:
-        super().__init__(use_datetime, use_builtin_types)
-        self._depth = 0
-        self._max_depth = max_depth
+    __slots__ = ()
 
-    def start(self, tag: str, attrs: Any) -> None:
-        self._depth += 1
-        if self._depth > self._max_depth:
+    def append(self, mark: int) -> None:
+        if len(self) >= MAX_XMLRPC_DEPTH:
             raise xmlrpc.client.ResponseError("XML-RPC document nested too deeply")
-        super().start(tag, attrs)
+        list.append(self, mark)
 
-    def end(self, tag: str) -> None:
-        self._depth -= 1
-        super().end(tag)
+
+class _BoundedUnmarshaller(xmlrpc.client.Unmarshaller):
+    """An unmarshaller that refuses arrays and structs nested deeper than :data:`MAX_XMLRPC_DEPTH`.
+
+    The stdlib unmarshaller notes each array and struct it opens in its
+    ``_marks`` list; bounding that list costs nothing per element.
+    """
+
+    def __init__(self, use_datetime: bool = False, use_builtin_types: bool = False) -> None:
+        super().__init__(use_datetime, use_builtin_types)
+        self._marks = _OpenContainers()
 
 
 def _safe_parser(use_datetime: bool, use_builtin_types: bool
@@ -128,7 +132,8 @@ def safe_xmlrpc_loads(data: Any, use_datetime: bool = False, use_builtin_types: 
         raise UnsafeXMLError("XML-RPC document rejected: %s is forbidden"
                              % _unsafe_kind(exc)) from None
     except xmlrpc.client.ResponseError as exc:
-        raise xmlrpc.client.ResponseError(str(exc) or "malformed XML-RPC document") from None
+        text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+        raise xmlrpc.client.ResponseError(text or "malformed XML-RPC document") from None
     except ExpatError as exc:
         raise _MalformedXMLError("malformed XML: %s" % _expat_reason(exc)) from None
     except Exception as exc:  # the unmarshaller raises ValueError, TypeError, IndexError...

@@ -100,7 +100,7 @@ def _call(args: argparse.Namespace) -> int:
     client = tcp_client_stp(host, port)
     try:
         prot = pure_json_protocol(client, secret=args.secret)
-        if not prot._wait_for(prot.is_connected, args.timeout):
+        if not client.wait_connected(args.timeout):
             print("no connection to %s:%d" % (host, port), file=sys.stderr)
             return 1
         if args.secret is not None and not prot.authentificate(args.timeout):
@@ -128,7 +128,7 @@ def _demo(args: argparse.Namespace) -> int:
         _KeyValueService().register(server_prot)
         print("server listening on %s:%d" % (server.host, server.port))
         client_prot = pure_json_protocol(client, secret=_DEMO_SECRET)
-        if not client_prot._wait_for(client_prot.is_connected, _DEMO_TIMEOUT):
+        if not client.wait_connected(_DEMO_TIMEOUT):
             print("client did not connect", file=sys.stderr)
             return 1
         exchanges: List[Tuple[str, int, int, Any]] = [

@@ -13,9 +13,11 @@ what a connection has buffered, without touching the messages of others.
 """
 
 import collections
+import functools
+import operator
 import threading
 import time
-from typing import Deque, Dict, Optional, Tuple
+from typing import Callable, Deque, Dict, Optional, Tuple
 
 from .storage import data_storage
 
@@ -77,7 +79,8 @@ class ReceiveBuffer:
         self.max_per_key = _positive("max_per_key", max_per_key)
         self.max_bytes_per_connection = _positive("max_bytes_per_connection", max_bytes_per_connection)
         self.max_bytes = _positive("max_bytes", max_bytes)
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # taken as _lock where nobody waits
         self._queues: Dict[Key, Deque[_Entry]] = {}
         self._size = 0
         # Threads waiting in take(): only then does put() notify.
@@ -112,8 +115,20 @@ class ReceiveBuffer:
         """
         cost = frame_size + MESSAGE_OVERHEAD
         keys = account.keys
-        with self._cond:
+        with self._lock:
             queue = self._queues.get(key)
+            if queue is None:  # the common case: no message of the key waits
+                if account.size + cost > self.max_bytes_per_connection:
+                    return REFUSED_CONNECTION_FULL
+                if self._size + cost > self.max_bytes:
+                    return REFUSED_BUFFER_FULL
+                self._queues[key] = collections.deque(((msg, account, cost),))
+                account.size += cost
+                keys[key] = 1
+                self._size += cost
+                if self._waiting:
+                    self._cond.notify_all()
+                return STORED
             oldest = -1
             freed = 0
             if queue is not None and keys.get(key, 0) >= self.max_per_key:
@@ -156,6 +171,38 @@ class ReceiveBuffer:
             del account.keys[key]
         self._size -= cost
 
+    def predicate_for(self, key: Key) -> Callable[[], bool]:
+        """A predicate, true while a message of ``key`` is buffered, for a loop's ``wait_for``.
+
+        It takes no lock and runs no Python code (a C-level ``key in dict``).
+        """
+        return functools.partial(operator.contains, self._queues, key)
+
+    def pop(self, key: Key) -> Optional[data_storage]:
+        """Remove and return the oldest message of ``key``, or None at once."""
+        if key not in self._queues:
+            return None
+        with self._lock:
+            return self._pop(key)
+
+    def _pop(self, key: Key) -> Optional[data_storage]:
+        """The oldest message of ``key`` removed and off the books, or None (hold ``_lock``)."""
+        queue = self._queues.get(key)
+        if queue is None:
+            return None
+        msg, account, cost = queue.popleft()
+        if not queue:
+            del self._queues[key]
+        account.size -= cost
+        self._size -= cost
+        keys = account.keys
+        left = keys[key] - 1
+        if left:
+            keys[key] = left
+        else:
+            del keys[key]
+        return msg
+
     def take(self, key: Key, timeout: float) -> Optional[data_storage]:
         """Remove and return the oldest message of ``key``, waiting up to ``timeout`` seconds.
 
@@ -167,19 +214,8 @@ class ReceiveBuffer:
         deadline = None
         with self._cond:
             while True:
-                queue = self._queues.get(key)
-                if queue:
-                    msg, account, cost = queue.popleft()
-                    if not queue:
-                        del self._queues[key]
-                    account.size -= cost
-                    self._size -= cost
-                    keys = account.keys
-                    left = keys[key] - 1
-                    if left:
-                        keys[key] = left
-                    else:
-                        del keys[key]
+                msg = self._pop(key)
+                if msg is not None:
                     return msg
                 if deadline is None:
                     deadline = time.monotonic() + max(0.0, timeout)
@@ -195,7 +231,7 @@ class ReceiveBuffer:
     def discard(self, account: Account) -> int:
         """Drop every message of ``account``'s connection; return how many."""
         dropped = 0
-        with self._cond:
+        with self._lock:
             for key in list(account.keys):
                 queue = self._queues.get(key)
                 if queue is None:

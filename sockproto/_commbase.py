@@ -1,10 +1,17 @@
 """Callback bookkeeping shared by the comm instances (memory and TCP).
 
 A comm instance delivers whole frames to one data callback and calls its
-connect/disconnect callbacks, all on its own dispatch thread. Frames that
-arrive before a data callback is registered wait (bounded by
-``MAX_PENDING_FRAMES`` and ``MAX_PENDING_BYTES``, the oldest dropped first)
-and are delivered once one is, or can be taken with ``receive()``.
+connect/disconnect callbacks, all on its dispatch thread: whichever thread
+runs its :class:`protocompat.netutil.SelectorLoop` at that moment. That is
+the loop's own thread, or a thread blocked in ``receive()``,
+``wait_connected()`` or ``wait_for()`` (also through a protocol's ``receive``
+or ``authentificate``), which runs the loop itself while it waits, so that
+the answer it waits for is handled on its own thread, without a hop.
+Callbacks never run two at once; ``in_dispatch_thread()`` is true inside
+every one of them. Frames that arrive before a data
+callback is registered wait (bounded by ``MAX_PENDING_FRAMES`` and
+``MAX_PENDING_BYTES``, the oldest dropped first) and are delivered once one
+is, or can be taken with ``receive()``.
 """
 
 import collections
@@ -13,9 +20,14 @@ import threading
 import time
 from typing import Any, Callable, Deque, List, Optional
 
+from protocompat.netutil import SelectorLoop
+
 from ._logs import ChannelLogger
 
 __all__: List[str] = []
+
+#: Default seconds ``close`` waits for the loop thread.
+CLOSE_TIMEOUT = 5.0
 
 DataCallback = Callable[[bytes], Any]
 EventCallback = Callable[[], Any]
@@ -24,10 +36,15 @@ EventCallback = Callable[[], Any]
 class _CommBase:
     """Base of the comm instances: callbacks, pending frames, connection flag.
 
-    Subclasses implement :meth:`_schedule` (run a function on the dispatch
-    thread), :meth:`send`, :meth:`reconnect` and :meth:`close`, and call
+    Subclasses implement :meth:`send` and :meth:`reconnect`, and call
     :meth:`_deliver`, :meth:`_set_connected` and :meth:`_set_disconnected`
-    on the dispatch thread.
+    on the dispatch thread (see the module's docstring). A subclass that owns its loop
+    closes its sockets in :meth:`_shutdown`.
+
+    Parameters
+    ----------
+    loop : SelectorLoop
+        The loop whose thread runs the callbacks.
     """
 
     IS_CLIENT = True
@@ -37,7 +54,9 @@ class _CommBase:
     MAX_PENDING_BYTES = 32 * 1024 * 1024
     _LOGGER_BASE = "sockproto.comm"
 
-    def __init__(self) -> None:
+    def __init__(self, loop: SelectorLoop) -> None:
+        self._loop = loop
+        self._closed = False
         self._cb_lock = threading.RLock()
         self._cond = threading.Condition(self._cb_lock)
         self._data_callback: Optional[DataCallback] = None
@@ -49,12 +68,72 @@ class _CommBase:
         self._channel_name: Optional[str] = None
         self.logger: logging.Logger = logging.getLogger(self._LOGGER_BASE)
 
-    # -- to be provided by subclasses -------------------------------------
     def _schedule(self, function: Callable[..., Any], *args: Any) -> None:
-        raise NotImplementedError
+        """Run ``function(*args)`` on the dispatch thread; safe from any thread."""
+        self._loop.call_soon(function, *args)
 
-    def _in_dispatch_thread(self) -> bool:
-        raise NotImplementedError
+    def in_dispatch_thread(self) -> bool:
+        """Return True when called from the thread that runs this instance's loop now.
+
+        That is true inside every callback, whether it runs on the loop
+        thread or on a thread that waits in :meth:`receive` or
+        :meth:`wait_for`.
+
+        Returns
+        -------
+        in_dispatch_thread : bool
+        """
+        return self._loop.in_loop_thread()
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: Optional[float]) -> bool:
+        """Wait until ``predicate()`` is true, running the dispatch loop in this thread meanwhile.
+
+        What the caller waits for (a frame, a connection) is then handled
+        on the caller's own thread, which wakes without a hop from the
+        dispatch thread; callbacks that come due meanwhile run on it too,
+        one at a time as always. Called from a callback (the dispatch
+        thread, which cannot wait for itself) it only checks ``predicate``.
+
+        Parameters
+        ----------
+        predicate : callable
+            ``predicate() -> bool``; called with the loop's lock held, so it
+            must be quick and take no lock.
+        timeout : float or None
+            Seconds to wait at most; None waits as long as the instance runs.
+
+        Returns
+        -------
+        satisfied : bool
+            The last value of ``predicate()``: False on timeout or once the
+            instance is closed.
+        """
+        try:
+            return self._loop.wait_for(predicate, None if timeout is None else max(0.0, timeout))
+        except RuntimeError:  # raised, after a look at predicate, in the loop's own thread
+            if self._loop.in_loop_thread():
+                return False
+            raise
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait until the instance is connected.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait at most.
+
+        Returns
+        -------
+        connected : bool
+            True if connected; False after ``timeout``, once the instance
+            is closed, or at once when called from the dispatch thread
+            (which would have to make the connection itself).
+        """
+        return self.wait_for(self._connected_or_closed, timeout) and self._connected
+
+    def _connected_or_closed(self) -> bool:
+        return self._connected or self._closed
 
     # -- the comm interface ------------------------------------------------
     def init_channel_name(self, channel_name: Optional[str] = None) -> None:
@@ -136,14 +215,15 @@ class _CommBase:
         frame : bytes or None
             None if no frame arrived within ``timeout``.
         """
+        pending = self._pending
         deadline = time.monotonic() + max(0.0, timeout)
-        with self._cond:
-            while not self._pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._cond.wait(remaining):
-                    if not self._pending:
-                        return None
-            return self._pop_pending()
+        while True:
+            if pending:
+                with self._cond:
+                    if pending:
+                        return self._pop_pending()
+            if not self.wait_for(pending.__len__, deadline - time.monotonic()):
+                return None
 
     # -- for subclasses ----------------------------------------------
     def _fallback_data_callback(self) -> Optional[DataCallback]:
@@ -220,20 +300,31 @@ class _CommBase:
         for callback in callbacks:
             self._call(callback)
 
-    def _wait_connected(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` for the connection; never on the dispatch thread."""
-        if self._connected:
-            return True
-        if self._in_dispatch_thread():
-            return False
-        deadline = time.monotonic() + max(0.0, timeout)
-        with self._cond:
-            while not self._connected:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closing():
-                    return False
-                self._cond.wait(remaining)
-            return True
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Close for good: take the connection down, stop connecting, end the loop thread.
 
-    def _closing(self) -> bool:
-        return False
+        A thread blocked in :meth:`receive`, :meth:`wait_connected` or
+        :meth:`wait_for` returns at once (with None or False).
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait for the loop thread.
+
+        Returns
+        -------
+        stopped : bool
+            True if the loop thread has ended (and the sockets are closed).
+        """
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._loop.call_soon(self._shutdown)
+        return self._loop.stop(timeout)
+
+    def stop(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Same as :meth:`close`."""
+        return self.close(timeout)
+
+    def _shutdown(self) -> None:
+        """Release what the instance holds, on the dispatch thread before it ends."""

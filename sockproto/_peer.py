@@ -67,6 +67,10 @@ _PENDING_HANDSHAKE_STATES = (AUTH_STATE_SEED_REQUESTED, AUTH_STATE_KEY_TRANSFERR
 Key = Tuple[int, int]
 
 
+def _never() -> bool:
+    return False
+
+
 def auth_key(seed: str, secret: bytes) -> str:
     """The key that answers ``seed``: SHA-512 hex digest of seed + secret."""
     return hashlib.sha512(seed.encode("utf-8", "surrogatepass") + secret).hexdigest()
@@ -129,6 +133,7 @@ class Peer:
         self._state = state
         self._serving = serving
         self._on_gone = on_gone
+        self._encode = settings.encode
         self._decode = settings.decode
         self._max_json_depth = settings.max_json_depth
         self._guarded = settings.secret is not None
@@ -141,6 +146,8 @@ class Peer:
         self._buffer_refusing = False
         self.channel_name: Optional[str] = settings.channel_name
         self.logger: logging.Logger = settings.logger
+        # Optional in a comm instance: without it, waits are never skipped.
+        self._in_dispatch_thread: Callable[[], bool] = getattr(comm, "in_dispatch_thread", _never)
         if hasattr(comm, "init_channel_name"):
             comm.init_channel_name(self.channel_name)
 
@@ -190,16 +197,16 @@ class Peer:
     # -- output -------------------------------------------------------------------
     def send(self, service_id: int, data_id: int, data: Any, status: int = STATUS_OKAY,
              timeout: float = 2, log_lvl: int = logging.INFO) -> bool:
-        frame = self._settings.encode(status, service_id, data_id, data)
+        frame = self._encode(status, service_id, data_id, data)
         logger = self.logger
         if logger.isEnabledFor(log_lvl):
             log_message(logger, log_lvl, "TX ->", self._names(status, service_id, data_id), data)
         if self._guarded and self.auth_state != AUTH_STATE_TRUSTED_CONNECTION:
             self._expect_refusal(service_id, data_id)
-        sent = bool(self.comm.send(frame, timeout))
-        if not sent:
-            logger.warning("TX failed: service_id %s, data_id %s not sent", service_id, data_id)
-        return sent
+        if self.comm.send(frame, timeout):
+            return True
+        logger.warning("TX failed: service_id %s, data_id %s not sent", service_id, data_id)
+        return False
 
     def _respond(self, msg: data_storage, response_sid: int, status: Any, data: Any) -> None:
         data_id = msg["data_id"]
@@ -226,13 +233,17 @@ class Peer:
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until the connect handling (channel name, auto-auth) has sent its messages."""
-        if self.connected:
+        if self.connected or self._in_dispatch_thread():
             return
-        in_dispatch = getattr(self.comm, "_in_dispatch_thread", None)
-        if in_dispatch is not None and in_dispatch():
+        wait_for = getattr(self.comm, "wait_for", None)  # optional: runs the comm's loop meanwhile
+        if wait_for is not None:
+            wait_for(self._is_ready, max(0.0, timeout))
             return
         with self._state:
-            self._state.wait_for(lambda: self.connected, max(0.0, timeout))
+            self._state.wait_for(self._is_ready, max(0.0, timeout))
+
+    def _is_ready(self) -> bool:
+        return self.connected
 
     def _on_disconnect(self) -> None:
         with self._state:
@@ -246,7 +257,7 @@ class Peer:
         self._on_gone(self)
 
     def _on_frame(self, frame: Any) -> None:
-        if not isinstance(frame, _FRAME_TYPES):
+        if type(frame) is not bytes and not isinstance(frame, _FRAME_TYPES):
             # A comm instance that calls its data callback with itself: the
             # frame is taken with its receive().
             frame = frame.receive()
@@ -366,37 +377,41 @@ class Peer:
             return True
 
     # -- user callbacks ----------------------------------------------------------------
-    def _call_user(self, entry: Callback, msg: data_storage) -> Any:
-        """Call a user's callback; the protocol's ``send`` inside it answers this peer."""
+    # The protocol's ``send`` inside a user's callback answers the peer being served.
+    def _run_request_callback(self, entry: Callback, msg: data_storage) -> Tuple[Any, Any]:
         callback, args, kwargs = entry
         serving = self._serving
         previous = serving.peer
         serving.peer = self
         try:
-            return callback(msg, *args, **kwargs)
-        finally:
-            serving.peer = previous
-
-    def _run_request_callback(self, entry: Callback, msg: data_storage) -> Tuple[Any, Any]:
-        try:
-            result = self._call_user(entry, msg)
+            result = callback(msg, *args, **kwargs)
         except Exception:
             self.logger.exception("RX: callback %r for service_id %s, data_id %s raised",
-                                  entry[0], msg["service_id"], msg["data_id"])
+                                  callback, msg["service_id"], msg["data_id"])
             return STATUS_CALLBACK_ERROR, None
+        finally:
+            serving.peer = previous
+        if type(result) is tuple and len(result) == 2:
+            return result
         try:
             status, data = result
         except (TypeError, ValueError):
-            self.logger.error("RX: callback %r returned %r, not (status, data)", entry[0], result)
+            self.logger.error("RX: callback %r returned %r, not (status, data)", callback, result)
             return STATUS_CALLBACK_ERROR, None
         return status, data
 
     def _run_response_callback(self, entry: Callback, msg: data_storage) -> None:
+        callback, args, kwargs = entry
+        serving = self._serving
+        previous = serving.peer
+        serving.peer = self
         try:
-            self._call_user(entry, msg)
+            callback(msg, *args, **kwargs)
         except Exception:
             self.logger.exception("RX: callback %r for service_id %s, data_id %s raised",
-                                  entry[0], msg["service_id"], msg["data_id"])
+                                  callback, msg["service_id"], msg["data_id"])
+        finally:
+            serving.peer = previous
 
     # -- authentification -----------------------------------------------------------
     def start_authentification(self, timeout: float) -> bool:

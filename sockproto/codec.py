@@ -3,14 +3,17 @@
 Two layers:
 
 * the **stp** byte-stuffing that delimits frames on a stream
-  (:func:`stp_encode`, :class:`StpDecoder`), used by the TCP comm instances;
+  (:func:`stp_encode`, :class:`StpDecoder`), used by the TCP comm instances:
+  ``StpDecoder.feed(data)`` returns the frames the bytes complete, with a
+  :class:`BadFrame` where a malformed frame was dropped (the stream goes on);
 * the **message frames** inside (:func:`encode_pure_frame` /
   :func:`decode_pure_frame` for :class:`~sockproto.protocol.pure_json_protocol`,
   :func:`encode_struct_frame` / :func:`decode_struct_frame` for
   :class:`~sockproto.protocol.struct_json_protocol`).
 
-Every decoder either returns a result or raises :class:`FrameError` (or its
-subclass :class:`ChecksumError`); no other exception escapes for any input.
+For any input, :class:`StpDecoder` never raises, and a message-frame decoder
+returns a message or raises :class:`FrameError` (or its subclass
+:class:`ChecksumError`); no other exception escapes.
 JSON nested deeper than ``max_depth`` levels is refused before it is parsed,
 so the depth a frame can reach does not depend on the caller's stack.
 """
@@ -27,7 +30,7 @@ from .storage import data_storage
 __all__ = [
     "FrameError", "ChecksumError", "DEFAULT_MAX_FRAME_SIZE", "DEFAULT_MAX_JSON_DEPTH",
     "STP_SYNC", "STP_START", "STP_END",
-    "stp_encode", "StpDecoder",
+    "stp_encode", "StpDecoder", "BadFrame", "StpItem",
     "encode_pure_frame", "decode_pure_frame", "PURE_CHECKSUM_SIZE",
     "encode_struct_frame", "decode_struct_frame", "STRUCT_HEADER", "json_too_deep",
 ]
@@ -62,25 +65,26 @@ _JSON_DECODER = json.JSONDecoder()
 _JSON_DECODE = _JSON_DECODER.decode
 _JSON_SCAN: Callable[[str, int], Tuple[Any, int]] = getattr(_JSON_DECODER, "scan_once")
 _encode_ascii_str = json.encoder.encode_basestring_ascii
-# CPython's C encoder, used the way JSONEncoder.iterencode uses it; it is only an
-# implementation detail, so it is checked against json.dumps once and dropped if it differs.
+# CPython's C encoder with json.dumps' settings, made once and without the markers of the
+# circular-reference check, so that it keeps no state between calls and one serves every
+# thread. It is an implementation detail: checked against json.dumps once, unused if it differs.
 _c_make_encoder: Optional[Callable[..., Any]] = getattr(json.encoder, "c_make_encoder", None)
 
 
-def _fast_encoder_works() -> bool:
-    probe = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
+def _shared_encoder() -> Optional[Callable[[Any, int], Any]]:
     if _c_make_encoder is None:
-        return False
+        return None
+    probe = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
     try:
-        text = "".join(_c_make_encoder({}, _JSON_ENCODER.default, _encode_ascii_str, None,
-                                       ": ", ", ", False, False, True)(probe, 0))
+        encoder = _c_make_encoder(None, _JSON_ENCODER.default, _encode_ascii_str, None, ": ",
+                                  ", ", False, False, True)
+        text = "".join(encoder(probe, 0))
     except Exception:
-        return False
-    return text == json.dumps(probe)
+        return None
+    return encoder if text == json.dumps(probe) else None
 
 
-if _c_make_encoder is not None and not _fast_encoder_works():
-    _c_make_encoder = None
+_SHARED_ENCODER = _shared_encoder()
 # A pure frame's JSON object, written as json.dumps writes the dict with these keys in this order.
 _PURE_HEAD = '{"status": %d, "service_id": %d, "data_id": %d, "data": '
 _PURE_TAIL = "}"
@@ -90,6 +94,7 @@ STRUCT_HEADER = struct.Struct(">III")
 _STRUCT_CHECKSUM_SIZE = 1
 
 _KEYS = (data_storage.KEY_STATUS, data_storage.KEY_SERVICE_ID, data_storage.KEY_DATA_ID)
+_PURE_KEYS = _KEYS + (data_storage.KEY_DATA,)
 
 
 class FrameError(ValueError):
@@ -127,28 +132,61 @@ def stp_encode(data: bytes) -> bytes:
     return STP_START + data.replace(STP_SYNC, _STP_ESCAPED_SYNC) + STP_END
 
 
-class StpDecoder:
-    """Incremental stp decoder: feed stream bytes, take whole frames.
+class BadFrame:
+    """Stands in the output of :meth:`StpDecoder.feed` for a frame that was dropped.
 
-    Bytes outside a frame are skipped until the next ``:<``. A ``:<`` inside
-    a frame drops the partial frame and starts a new one (resync). A frame
-    longer than ``max_frame_size`` is dropped and the rest of it skipped, so
-    memory stays bounded by about ``max_frame_size`` plus one fed chunk.
+    The stream goes on after it; the receiver logs it and reads on.
+
+    Attributes
+    ----------
+    reason : str
+        What was wrong with the frame, e.g. ``"frame longer than 1024 bytes: dropped"``.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return "BadFrame(%r)" % (self.reason,)
+
+
+#: What :meth:`StpDecoder.feed` returns: frames, and markers of dropped frames.
+StpItem = Union[bytes, BadFrame]
+
+
+class StpDecoder:
+    """Incremental stp decoder: stream bytes in, whole frames out.
+
+    Bytes outside a frame are skipped until the next ``:<``. Inside a frame,
+    ``::`` is one ``:`` and ``:>`` ends the frame; ``:<`` drops the partial
+    frame and starts a new one (resync); ``:`` followed by any other byte
+    drops the frame and skips to the next ``:<``. A frame longer than
+    ``max_frame_size`` is dropped as soon as it is known to be too long, and
+    the rest of it skipped, so memory stays bounded by about
+    ``max_frame_size`` plus one fed chunk. A dropped frame appears in the
+    output as a :class:`BadFrame`. How the bytes are cut into chunks does not
+    change the output.
 
     Parameters
     ----------
     max_frame_size : int, optional
         Largest accepted frame content, in bytes.
+
+    Raises
+    ------
+    ValueError
+        ``max_frame_size`` is negative.
     """
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         if max_frame_size < 0:
             raise ValueError("max_frame_size must be >= 0, not %r" % (max_frame_size,))
         self.max_frame_size = max_frame_size
-        self._buf = bytearray()   # raw stream bytes not looked at yet
-        self._pos = 0             # first unread index in _buf
-        self._frame = bytearray()  # unescaped content of the frame being read
         self._in_frame = False
+        self._frame = bytearray()  # unescaped content of the frame being read
+        self._pending = b""  # a ':' at the end of the input whose next byte decides
         self._skipped = 0
 
     @property
@@ -158,141 +196,148 @@ class StpDecoder:
 
     @property
     def buffered(self) -> int:
-        """Bytes held by the decoder (partial frame plus unread input)."""
-        return len(self._frame) + len(self._buf) - self._pos
+        """Bytes held by the decoder (the partial frame, and a ':' held back)."""
+        return len(self._frame) + len(self._pending)
 
-    def feed(self, data: BytesLike) -> None:
-        """Add stream bytes; take frames with :meth:`next_frame`.
+    def feed(self, data: BytesLike) -> List[StpItem]:
+        """Take stream bytes; return the frames they complete, in order.
 
         Parameters
         ----------
         data : bytes, bytearray or memoryview
-        """
-        if self._pos:
-            del self._buf[:self._pos]
-            self._pos = 0
-        self._buf += data
-
-    def next_frame(self) -> Optional[bytes]:
-        """Return the next complete frame, or None if more bytes are needed.
 
         Returns
         -------
-        frame : bytes or None
-
-        Raises
-        ------
-        FrameError
-            A frame was malformed or too long and has been dropped; the
-            decoder stays usable, call again for the following frames.
+        items : list of bytes or BadFrame
+            Each complete frame's content; a :class:`BadFrame` where a
+            malformed or too long frame was dropped. Empty if more bytes are
+            needed.
         """
-        buf = self._buf
-        if not self._in_frame and self._pos == len(buf):
-            if self._pos:  # everything fed has been taken: hold no memory for it
-                del buf[:]
-                self._pos = 0
-            return None
-        while True:
+        if type(data) is not bytes:
+            data = bytes(data)
+        if self._pending:
+            data = self._pending + data
+            self._pending = b""
+        elif not self._in_frame and data[:2] == STP_START and data[-2:] == STP_END:
+            # The common case of request and answer: the bytes are one whole frame.
+            content = data[2:-2]
+            if STP_SYNC not in content or STP_SYNC not in content.replace(_STP_ESCAPED_SYNC, b""):
+                frame = content.replace(_STP_ESCAPED_SYNC, STP_SYNC)
+                if len(frame) <= self.max_frame_size:
+                    return [frame]
+        out: List[StpItem] = []
+        pos = 0
+        size = len(data)
+        while pos < size:
             if not self._in_frame:
-                start = buf.find(STP_START, self._pos)
+                start = data.find(STP_START, pos)
                 if start < 0:
-                    # Keep a trailing ':' that may begin the next ':<'.
-                    keep = 1 if len(buf) > self._pos and buf[-1] == _SYNC_ORD else 0
-                    self._skipped += len(buf) - self._pos - keep
-                    self._pos = len(buf) - keep
-                    return None
-                self._skipped += start - self._pos
-                self._pos = start + len(STP_START)
+                    # A trailing ':' may begin the next ':<'.
+                    keep = 1 if data[-1] == _SYNC_ORD else 0
+                    self._skipped += size - pos - keep
+                    self._pending = data[size - keep:]
+                    return out
+                self._skipped += start - pos
+                pos = start + len(STP_START)
                 self._in_frame = True
-                self._frame = bytearray()
-            if not self._frame:
-                frame = self._whole_frame()
-                if frame is not None:
-                    return frame
-            sync = buf.find(STP_SYNC, self._pos)
-            if sync < 0:
-                self._frame += buf[self._pos:]
-                self._pos = len(buf)
-                self._check_size()
-                return None
-            self._frame += buf[self._pos:sync]
-            self._check_size()
-            if sync + 1 >= len(buf):
-                self._pos = sync  # the byte after ':' has not arrived yet
-                return None
-            code = buf[sync + 1]
-            self._pos = sync + 2
-            if code == _SYNC_ORD:
-                self._frame.append(_SYNC_ORD)
-            elif code == _END_ORD:
-                frame = bytes(self._frame)
-                self._frame = bytearray()
-                self._in_frame = False
-                return frame
-            elif code == _START_ORD:
-                dropped = len(self._frame)
-                self._frame = bytearray()
-                raise FrameError("frame start inside a frame: %d bytes dropped" % dropped)
-            else:
-                dropped = len(self._frame)
-                self._frame = bytearray()
-                self._in_frame = False
-                self._pos = sync + 1
-                raise FrameError("invalid stp escape b':%s': %d bytes dropped"
-                                 % (chr(code) if 32 <= code < 127 else "\\x%02x" % code, dropped))
-
-    def _whole_frame(self) -> Optional[bytes]:
-        """Take a frame that is in the buffer in full and plain, else None.
-
-        The common case in one go: the content up to the first ``:>`` has
-        every ``:`` doubled, so that ``:>`` ends the frame. Anything else
-        (a partial, long or malformed frame) is left to the byte-wise path.
-        """
-        buf = self._buf
-        pos = self._pos
-        end = buf.find(STP_END, pos)
-        if end < 0:
-            return None
-        content = buf[pos:end]
-        if STP_SYNC in content:
-            if STP_SYNC in content.replace(_STP_ESCAPED_SYNC, b""):
-                return None
-            content = content.replace(_STP_ESCAPED_SYNC, STP_SYNC)
-        if len(content) > self.max_frame_size:
-            return None
-        self._pos = end + len(STP_END)
-        self._in_frame = False
-        return bytes(content)
-
-    def _check_size(self) -> None:
-        if len(self._frame) > self.max_frame_size:
-            size = len(self._frame)
-            self._frame = bytearray()
-            self._in_frame = False
-            raise FrameError("frame longer than %d bytes (%d so far): dropped"
-                             % (self.max_frame_size, size))
+            pos = self._read_plain(data, pos, out)
+        return out
 
     def decode(self, data: BytesLike) -> List[bytes]:
-        """Feed ``data`` and return every complete frame; skip bad frames.
+        """Feed ``data`` and return the complete frames, without the dropped ones.
 
         Parameters
         ----------
-        data : bytes
+        data : bytes, bytearray or memoryview
 
         Returns
         -------
         frames : list of bytes
         """
-        self.feed(data)
-        frames: List[bytes] = []
+        return [item for item in self.feed(data) if type(item) is bytes]
+
+    def _read_plain(self, data: bytes, pos: int, out: List[StpItem]) -> int:
+        """Read frame content from ``data[pos:]`` in one go where every ':' is doubled.
+
+        That is the common case: the rest of a frame, or all of it, with
+        nothing wrong. Anything else is left to :meth:`_read_escapes`.
+        Returns where reading stopped.
+        """
+        end = data.find(STP_END, pos)
+        run = data[pos:] if end < 0 else data[pos:end]
+        pending = b""
+        if STP_SYNC in run:
+            unpaired = run.replace(_STP_ESCAPED_SYNC, b"")
+            if STP_SYNC in unpaired:
+                if end >= 0 or unpaired.find(STP_SYNC) != len(unpaired) - 1:
+                    return self._read_escapes(data, pos, out)
+                # The run ends with an escape whose second byte has not arrived.
+                run = run[:-1]
+                pending = STP_SYNC
+            run = run.replace(_STP_ESCAPED_SYNC, STP_SYNC)
+        frame = self._frame
+        if len(frame) + len(run) > self.max_frame_size:
+            return self._read_escapes(data, pos, out)  # finds where the frame became too long
+        if end < 0:
+            frame += run
+            self._pending = pending
+            return len(data)
+        if frame:
+            frame += run
+            run = bytes(frame)
+            self._frame = bytearray()
+        out.append(run)
+        self._in_frame = False
+        return end + len(STP_END)
+
+    def _read_escapes(self, data: bytes, pos: int, out: List[StpItem]) -> int:
+        """Read frame content from ``data[pos:]`` escape by escape, up to the frame's end or drop.
+
+        Returns where reading stopped.
+        """
+        frame = self._frame
+        limit = self.max_frame_size
+        size = len(data)
         while True:
-            try:
-                frame = self.next_frame()
-            except FrameError:
-                continue
-            if frame is None:
-                return frames
-            frames.append(frame)
+            sync = data.find(STP_SYNC, pos)
+            stop = size if sync < 0 else sync
+            room = limit - len(frame)
+            if stop - pos > room:
+                # Too long: the bytes after the first one over the limit are outside a frame.
+                self._drop(out, "frame longer than %d bytes: dropped" % limit)
+                return pos + room + 1
+            frame += data[pos:stop]
+            if sync < 0:
+                return size
+            if sync + 1 == size:
+                self._pending = STP_SYNC  # the byte after ':' has not arrived yet
+                return size
+            code = data[sync + 1]
+            pos = sync + 2
+            if code == _SYNC_ORD:
+                frame.append(_SYNC_ORD)
+                if len(frame) > limit:
+                    self._drop(out, "frame longer than %d bytes: dropped" % limit)
+                    return pos
+            elif code == _END_ORD:
+                out.append(bytes(frame))
+                self._frame = bytearray()
+                self._in_frame = False
+                return pos
+            elif code == _START_ORD:
+                self._drop(out, "frame start inside a frame: %d bytes dropped" % len(frame))
+                self._in_frame = True
+                return pos
+            else:
+                self._drop(out, "invalid stp escape b':%s': %d bytes dropped"
+                           % (chr(code) if 32 <= code < 127 else "\\x%02x" % code, len(frame)))
+                return pos
+
+    def _drop(self, out: List[StpItem], reason: str) -> None:
+        """Drop the frame being read, noting why; reading goes on outside a frame."""
+        out.append(BadFrame(reason))
+        self._frame = bytearray()
+        self._in_frame = False
 
 
 # -- message frames ----------------------------------------------------------
@@ -308,14 +353,17 @@ def _json_text(data: Any) -> str:
     """``json.dumps(data)``.
 
     ``JSONEncoder.encode`` builds its C encoder anew on every call (with a
-    fresh dict for the circular-reference check); this builds it directly
-    with the same settings, and falls back where there is no C encoder.
+    fresh dict for the circular-reference check); this uses one encoder
+    made once, without that check: a circular reference then ends in a
+    RecursionError, and only then is ``json.dumps``' own way taken, which
+    raises what it raises (ValueError for a circular reference).
     """
-    if _c_make_encoder is None:
+    if _SHARED_ENCODER is None:
         return _JSON_ENCODE(data)
-    encoder = _c_make_encoder({}, _JSON_ENCODER.default, _encode_ascii_str, None, ": ", ", ",
-                              False, False, True)
-    return "".join(encoder(data, 0))
+    try:
+        return "".join(_SHARED_ENCODER(data, 0))
+    except RecursionError:
+        return _JSON_ENCODE(data)
 
 
 # Frames up to this size count their brackets with bytes.count; longer ones
@@ -411,15 +459,6 @@ def _loads(text: bytes, max_depth: int) -> Any:
         raise FrameError("frame content is not UTF-8 JSON: %s" % exc) from None
 
 
-def _pure_checksum(data: bytes) -> int:
-    return zlib.crc32(data) & _U32_MAX
-
-
-def _pure_body(status: int, service_id: int, data_id: int, data: Any) -> bytes:
-    """The JSON object of a pure frame, as ``json.dumps`` writes it for the dict of the four keys."""
-    return (_PURE_HEAD % (status, service_id, data_id) + _json_text(data) + _PURE_TAIL).encode("utf-8")
-
-
 def encode_pure_frame(status: int, service_id: int, data_id: int, data: Any) -> bytes:
     """Build a pure_json_protocol frame: JSON object + 4-byte CRC-32.
 
@@ -441,12 +480,19 @@ def encode_pure_frame(status: int, service_id: int, data_id: int, data: Any) -> 
         ``data`` holds a circular reference or a non-finite float that JSON
         cannot carry.
     """
-    _check_header(status, service_id, data_id)
-    body = _pure_body(status, service_id, data_id, data)
-    return body + _CRC.pack(_pure_checksum(body))
+    if type(status) is not int or type(service_id) is not int or type(data_id) is not int:
+        _check_header(status, service_id, data_id)
+    # The JSON object as json.dumps writes the dict of the four keys in this order.
+    body = (_PURE_HEAD % (status, service_id, data_id) + _json_text(data) + _PURE_TAIL).encode()
+    return body + _CRC.pack(zlib.crc32(body))
 
 
 def _message_from_object(obj: Any) -> data_storage:
+    if type(obj) is dict and tuple(obj) == _PURE_KEYS:
+        # The common case, as this module writes it: the four keys in their order.
+        status, service_id, data_id, _data = obj.values()
+        if type(status) is int and type(service_id) is int and type(data_id) is int:
+            return data_storage(obj)
     if not isinstance(obj, dict):
         raise FrameError("frame content is not a JSON object")
     status, service_id, data_id = obj.get("status"), obj.get("service_id"), obj.get("data_id")
@@ -479,12 +525,25 @@ def decode_pure_frame(frame: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> 
         The frame is too short, not JSON, nested too deeply, or lacks an
         integer field.
     """
-    if len(frame) < PURE_CHECKSUM_SIZE:
-        raise FrameError("frame of %d bytes is shorter than its checksum" % len(frame))
+    size = len(frame)
+    if size < PURE_CHECKSUM_SIZE:
+        raise FrameError("frame of %d bytes is shorter than its checksum" % size)
     body = bytes(frame[:-PURE_CHECKSUM_SIZE])
-    (expected,) = _CRC.unpack_from(frame, len(frame) - PURE_CHECKSUM_SIZE)
-    if _pure_checksum(body) != expected:
+    if zlib.crc32(body) != _CRC.unpack_from(frame, size - PURE_CHECKSUM_SIZE)[0]:
         raise ChecksumError("checksum mismatch", _best_effort(lambda: decode_body(body, max_depth)))
+    if size <= max_depth or not json_too_deep(body, max_depth + 1):
+        # The common case, written out: the four keys in their order, as this module writes
+        # them, and nothing around the object. Anything else takes the general way below.
+        try:
+            text = body.decode()
+            obj, end = _JSON_SCAN(text, 0)
+        except (UnicodeDecodeError, ValueError, RecursionError, StopIteration):
+            pass
+        else:
+            if end == len(text) and type(obj) is dict and tuple(obj) == _PURE_KEYS:
+                status, service_id, data_id, _data = obj.values()
+                if type(status) is int and type(service_id) is int and type(data_id) is int:
+                    return data_storage(obj)
     return _message_from_object(_loads(body, max_depth + 1))
 
 

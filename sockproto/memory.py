@@ -9,22 +9,21 @@ Useful for tests and for running two protocol instances in one process::
         client.close()
         server.close()
 
-Each side has its own dispatch thread, which runs that side's callbacks,
-so a callback of one side can send to the other without deadlock.
+Each side has its own loop (a :class:`protocompat.netutil.SelectorLoop`
+without sockets to watch) whose thread runs that side's callbacks, so a
+callback of one side can send to the other without deadlock. A thread that
+waits in ``receive`` or ``wait_connected`` of a side runs that side's loop
+meanwhile, as with the TCP comm instances.
 """
 
-import queue
 import threading
-from typing import Any, Callable, Optional, Tuple
+from typing import Optional, Tuple
 
-from protocompat.netutil import ExcepthookThread
+from protocompat.netutil import SelectorLoop
 
 from ._commbase import _CommBase
 
 __all__ = ["memory_comm", "comm_pair"]
-
-# How long close() waits for the dispatch thread by default.
-_CLOSE_TIMEOUT = 5.0
 
 
 class _Link:
@@ -52,33 +51,11 @@ class memory_comm(_CommBase):
     _LOGGER_BASE = "sockproto.memory"
 
     def __init__(self, is_client: bool, name: Optional[str] = None) -> None:
-        super().__init__()
+        super().__init__(SelectorLoop(name=name or ("memory-client" if is_client else "memory-server")))
         self.IS_CLIENT = is_client
         self._link = _Link()
         self._peer: Optional["memory_comm"] = None
-        self._queue: "queue.SimpleQueue[Optional[Tuple[Callable[..., Any], Tuple[Any, ...]]]]" = \
-            queue.SimpleQueue()
-        self._closed = False
-        self._thread = ExcepthookThread(target=self._run, daemon=True,
-                                        name=name or ("memory-client" if is_client else "memory-server"))
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            function, args = item
-            self._call(function, *args)
-
-    def _schedule(self, function: Callable[..., Any], *args: Any) -> None:
-        self._queue.put((function, args))
-
-    def _in_dispatch_thread(self) -> bool:
-        return threading.current_thread() is self._thread
-
-    def _closing(self) -> bool:
-        return self._closed
+        self._loop.start()
 
     def is_connected(self) -> bool:
         """Return True while both ends are linked.
@@ -104,7 +81,7 @@ class memory_comm(_CommBase):
         sent : bool
             False if the link is down (after ``timeout``).
         """
-        if not self._link.up and not self._wait_connected(timeout):
+        if not self._link.up and not self.wait_connected(timeout):
             return False
         with self._link.lock:
             if not self._link.up or self._peer is None:
@@ -135,31 +112,8 @@ class memory_comm(_CommBase):
         self.disconnect()
         self.connect()
 
-    def close(self, timeout: float = _CLOSE_TIMEOUT) -> bool:
-        """Take the link down for good and end this end's dispatch thread.
-
-        Parameters
-        ----------
-        timeout : float, optional
-            Seconds to wait for the dispatch thread.
-
-        Returns
-        -------
-        stopped : bool
-            True if the dispatch thread has ended.
-        """
+    def _shutdown(self) -> None:
         self.disconnect()
-        with self._link.lock:
-            self._closed = True
-        with self._cond:
-            self._cond.notify_all()
-        self._queue.put(None)
-        if threading.current_thread() is self._thread:
-            return False
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    stop = close
 
 
 def comm_pair(connected: bool = True) -> Tuple[memory_comm, memory_comm]:

@@ -76,7 +76,15 @@ class pure_json_protocol:
     ``is_connected()``, ``reconnect()``, ``register_callback()``,
     ``register_connect_callback()``, ``register_disconnect_callback()`` and
     ``send()``. Its data callback gets a frame's bytes, or the comm instance
-    itself, whose ``receive()`` then gives the frame. A comm instance that also has
+    itself, whose ``receive()`` then gives the frame. If it has
+    ``in_dispatch_thread()`` (True on the thread that runs its callbacks), a
+    :meth:`send` from a callback never waits for the connect handling that
+    this very thread would run. If it has ``wait_for(predicate, timeout)``
+    (as :class:`sockproto.tcp.tcp_client_stp`, :class:`sockproto.tcp.tcp_server_stp`
+    and :func:`sockproto.memory.comm_pair` have), a thread blocked in
+    :meth:`receive` or :meth:`authentificate` runs the comm instance's loop
+    itself: the answer is read, decoded and handled on that thread, with no
+    hop from the comm's own thread. A comm instance that also has
     ``register_connection_callback()`` (like :class:`sockproto.tcp.tcp_server_stp`)
     serves many connections; the protocol then keeps the authentification
     state and channel name per connection. A callback's response goes to the
@@ -93,8 +101,12 @@ class pure_json_protocol:
     :meth:`add_msg_to_auth_whitelist_`, and the peer's refusal
     (``STATUS_AUTH_REQUIRED``) of a request sent on that connection.
 
-    Callbacks run on the comm instance's receive thread: they must not
-    block on :meth:`receive` or :meth:`authentificate` of the same instance.
+    Callbacks run one at a time on the comm instance's dispatch thread: its
+    own thread, or a thread of yours that waits in :meth:`receive` or
+    :meth:`authentificate` meanwhile. Called from a callback, :meth:`receive`
+    and :meth:`authentificate` do not wait (the answer could only be handled
+    by the thread that is busy in the callback): they return what is there
+    at once.
     """
 
     DEFAULT_CHANNEL_NAME = DEFAULT_CHANNEL_NAME
@@ -123,13 +135,17 @@ class pure_json_protocol:
         self._settings = PeerSettings(self._secret, bool(auto_auth), channel_name, self.logger,
                                       type(self)._encode_frame, type(self)._decode_frame,
                                       MAX_JSON_DEPTH)
+        # Replaced, never changed in place (under _state): readers take it without a lock.
         self._peers: List[Peer] = []
+        # Runs the comm's dispatch loop in a waiting caller's thread, if the comm can.
+        self._comm_wait_for: Optional[Callable[[Callable[[], Any], float], bool]] = getattr(
+            comm_instance, "wait_for", None)
         self._multi = hasattr(comm_instance, "register_connection_callback")
         if self._multi:
             comm_instance.register_connection_callback(self._on_new_connection)
         else:
             peer = self._new_peer(comm_instance)
-            self._peers.append(peer)
+            self._peers = [peer]
             peer.attach()
 
     # -- connections -------------------------------------------------------------
@@ -140,7 +156,7 @@ class pure_json_protocol:
     def _on_new_connection(self, connection: Any) -> None:
         peer = self._new_peer(connection)
         with self._state:
-            self._peers.append(peer)
+            self._peers = self._peers + [peer]
             self._state.notify_all()
         peer.attach()
 
@@ -150,7 +166,7 @@ class pure_json_protocol:
             return  # a single comm instance reconnects: its messages stay receivable
         with self._state:
             if peer in self._peers:
-                self._peers.remove(peer)
+                self._peers = [other for other in self._peers if other is not peer]
         dropped = peer.drop_buffered()
         if dropped:
             peer.logger.info("connection closed: %d buffered message(s) dropped", dropped)
@@ -160,20 +176,27 @@ class pure_json_protocol:
         current = self._serving.peer
         if current is not None:
             return [current]
-        with self._state:
-            return list(self._peers)
+        return self._peers
 
     def _current_or_only(self) -> Optional[Peer]:
         """The peer handled on this thread, else the only peer, else None."""
         current = self._serving.peer
         if current is None:
-            with self._state:
-                if len(self._peers) == 1:
-                    current = self._peers[0]
+            peers = self._peers
+            if len(peers) == 1:
+                current = peers[0]
         return current
 
     def _wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``predicate()`` is true (checked on every state change)."""
+        """Wait until ``predicate()`` is true; it must be quick and take no lock.
+
+        With a comm instance that has ``wait_for``, the caller runs its
+        dispatch loop meanwhile (what it waits for is handled on its own
+        thread); otherwise ``predicate`` is checked on every state change.
+        """
+        wait_for = self._comm_wait_for
+        if wait_for is not None:
+            return bool(wait_for(predicate, max(0.0, timeout)))
         deadline = time.monotonic() + max(0.0, timeout)
         with self._state:
             while not predicate():
@@ -357,7 +380,18 @@ class pure_json_protocol:
         msg : data_storage or None
             The received message, or None if none arrived within ``timeout``.
         """
-        msg = self._buffer.take((service_id, data_id), timeout)
+        key = (service_id, data_id)
+        buffer = self._buffer
+        msg = buffer.pop(key)
+        if msg is None:
+            wait_for = self._comm_wait_for
+            if wait_for is None:
+                msg = buffer.take(key, timeout)
+            else:
+                deadline = time.monotonic() + max(0.0, timeout)
+                arrived = buffer.predicate_for(key)
+                while msg is None and wait_for(arrived, max(0.0, deadline - time.monotonic())):
+                    msg = buffer.pop(key)  # None if another thread took it first
         if msg is None:
             self.logger.debug("no message for service_id %s, data_id %s within %ss",
                               service_id, data_id, timeout)

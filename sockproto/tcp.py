@@ -1,8 +1,16 @@
 """TCP comm instances with stp framing: a reconnecting client and a multi-client server.
 
-Each instance runs one :class:`protocompat.netutil.SelectorLoop` thread that owns
-its sockets; callbacks (data, connect, disconnect) run on that thread.
-``send`` may be called from any thread.
+Each instance runs one :class:`protocompat.netutil.SelectorLoop` that owns its
+sockets; callbacks (data, connect, disconnect) run on its dispatch thread: the
+loop's thread, or a thread that waits in ``receive``, ``wait_connected`` or
+``wait_for`` and runs the loop meanwhile (one at a time). ``send`` may be
+called from any thread: when nothing is queued for the connection it writes
+to the socket at once, from the calling thread.
+
+Built on the shared foundation: a :class:`~protocompat.netutil.Listener`
+accepts, a :class:`~protocompat.netutil.Connector` connects and reconnects,
+and each connection is one :class:`~protocompat.netutil.Stream` whose
+decoder is :class:`sockproto.codec.StpDecoder`.
 
 Examples
 --------
@@ -11,91 +19,113 @@ Examples
 >>> client.close(); server.close()                     # doctest: +SKIP
 """
 
-import errno
+import functools
 import logging
-import selectors
 import socket
 import threading
 from typing import Any, Callable, List, Optional, Tuple
 
-from protocompat.netutil import SelectorLoop
+from protocompat.netutil import (Connector, Listener, OutputOverflow, PeerClosed, SelectorLoop,
+                                 Stream)
 
 from ._commbase import _CommBase, DataCallback, EventCallback
-from ._stream import _StpStream
-from .codec import DEFAULT_MAX_FRAME_SIZE
+from .codec import DEFAULT_MAX_FRAME_SIZE, STP_END, STP_START, STP_SYNC, StpDecoder, StpItem
 
-__all__ = ["tcp_client_stp", "tcp_server_stp", "tcp_server_connection"]
+__all__ = ["tcp_client_stp", "tcp_server_stp", "tcp_server_connection",
+           "RECONNECT_DELAY_MIN", "RECONNECT_DELAY_MAX", "CONNECT_TIMEOUT", "DEFAULT_MAX_OUTPUT"]
 
-log = logging.getLogger("sockproto.tcp")
-
-#: First delay before the client tries to connect again, in seconds.
+#: Delay before the client's first retry after a disconnect or a failed attempt, in seconds.
 RECONNECT_DELAY_MIN = 0.1
 #: Longest delay between the client's connection attempts, in seconds.
 RECONNECT_DELAY_MAX = 2.0
-# Default seconds close() waits for the loop thread.
-_STOP_TIMEOUT = 5.0
-_LISTEN_BACKLOG = 128
-# Connections accepted per readiness event of the listening socket.
-_ACCEPTS_PER_EVENT = 64
-_CONNECT_IN_PROGRESS = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
+#: Seconds one connection attempt of the client may take.
+CONNECT_TIMEOUT = 5.0
+#: Default bound of unsent data per connection, in bytes (stp framing included).
+DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
+# A ':' in a frame, as stp writes it.
+_STP_ESCAPED_SYNC = STP_SYNC + STP_SYNC
+# Each further failed attempt waits this many times longer.
+_RECONNECT_BACKOFF = 2.0
 
 
-def _family(host: str) -> int:
-    """AF_INET6 for an IPv6 address literal, else AF_INET (names resolve to IPv4)."""
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
+class _StpConnection(_CommBase):
+    """A comm instance carried by one :class:`~protocompat.netutil.Stream` at a time.
 
+    Subclasses call :meth:`_open_stream` with a connected socket and
+    implement :meth:`_on_stream_closed`.
+    """
 
-class _LoopComm(_CommBase):
-    """A comm instance whose dispatch thread is a SelectorLoop."""
+    def __init__(self, loop: SelectorLoop, rx_log_lvl: int, max_frame_size: int,
+                 max_output: int) -> None:
+        super().__init__(loop)
+        self._rx_log_lvl = rx_log_lvl
+        self._max_frame_size = max_frame_size
+        self._max_output = max_output
+        self._stream: Optional[Stream] = None
 
-    def __init__(self, loop: SelectorLoop) -> None:
-        super().__init__()
-        self._loop = loop
+    def _open_stream(self, sock: socket.socket) -> Stream:
+        """Wrap ``sock`` (loop thread); reading starts with the stream's ``start()``."""
+        stream = Stream(self._loop, sock, StpDecoder(self._max_frame_size), self._on_item,
+                        functools.partial(self._closed_stream, sock), max_output=self._max_output,
+                        on_overflow=self._on_overflow)
+        self._stream = stream
+        return stream
 
-    def _schedule(self, function: Callable[..., Any], *args: Any) -> None:
-        self._loop.call_soon(function, *args)
+    def _on_item(self, item: StpItem) -> None:
+        """One frame (or dropped frame) from the stream (loop thread)."""
+        logger = self.logger
+        if type(item) is bytes:
+            if logger.isEnabledFor(self._rx_log_lvl):
+                logger.log(self._rx_log_lvl, "RX <- %s: %r", self._peer_text(), item)
+            callback = self._data_callback
+            if callback is not None and not self._pending:  # the common case, as in _deliver
+                try:
+                    callback(item)
+                except Exception:
+                    logger.exception("callback %r raised", callback)
+            else:
+                self._deliver(item)
+        else:
+            logger.warning("bad frame from %s dropped: %s", self._peer_text(), item.reason)
 
-    def _in_dispatch_thread(self) -> bool:
-        return self._loop.in_loop_thread()
+    def _peer_text(self) -> str:
+        stream = self._stream
+        return stream.name if stream is not None else "<not connected>"
 
+    def _on_overflow(self, stream: Stream) -> None:
+        """Unsent data passed ``max_output``: the peer does not read; close (writer's thread)."""
+        self.logger.warning("more than %d bytes unsent to %s: closing the connection (the peer "
+                            "does not read)", self._max_output, stream.name)
+        stream.close(OutputOverflow("output to %s over %d bytes" % (stream.name, self._max_output)))
 
-class _LoopOwner(_LoopComm):
-    """A comm instance that runs its own loop thread (a client or a server)."""
+    def _closed_stream(self, sock: socket.socket, error: Optional[BaseException]) -> None:
+        stream = self._stream
+        if stream is not None and stream.sock is sock:
+            self._stream = None
+        if error is None or isinstance(error, PeerClosed):
+            self._on_stream_closed(None)
+        else:
+            self._on_stream_closed(error)
 
-    def close(self, timeout: float = _STOP_TIMEOUT) -> bool:
-        """Close every socket, stop reconnecting and end the loop thread.
-
-        Parameters
-        ----------
-        timeout : float, optional
-            Seconds to wait for the loop thread.
-
-        Returns
-        -------
-        stopped : bool
-            True if the loop thread has ended and the sockets are closed.
-        """
-        self._closed = True
-        with self._cond:
-            self._cond.notify_all()
-        self._loop.call_soon(self._shutdown)
-        return self._loop.stop(timeout)
-
-    def stop(self, timeout: float = _STOP_TIMEOUT) -> bool:
-        """Same as :meth:`close`."""
-        return self.close(timeout)
-
-    def _shutdown(self) -> None:
-        """Close the sockets (loop thread)."""
+    def _on_stream_closed(self, error: Optional[BaseException]) -> None:
+        """The connection is gone (loop thread); ``error`` is None for an orderly close."""
         raise NotImplementedError
 
+    def _write(self, data: bytes) -> bool:
+        stream = self._stream
+        # stp_encode(data), written out (every frame passes here).
+        return stream is not None and stream.write(STP_START + data.replace(STP_SYNC, _STP_ESCAPED_SYNC)
+                                                   + STP_END)
 
-class tcp_client_stp(_LoopOwner):
+
+class tcp_client_stp(_StpConnection):
     """TCP client comm instance with stp framing that reconnects by itself.
 
     It connects in the background at once and again after every disconnect
-    (first after :data:`RECONNECT_DELAY_MIN` seconds, doubling up to
-    :data:`RECONNECT_DELAY_MAX`), until :meth:`close`.
+    (after :data:`RECONNECT_DELAY_MIN` seconds), until :meth:`close`. A failed
+    attempt is retried after :data:`RECONNECT_DELAY_MIN` seconds, each
+    further one waiting twice as long, up to :data:`RECONNECT_DELAY_MAX`; one
+    attempt may take :data:`CONNECT_TIMEOUT` seconds.
 
     Parameters
     ----------
@@ -107,82 +137,52 @@ class tcp_client_stp(_LoopOwner):
         Log level of the raw "RX" lines of received frames.
     max_frame_size : int, optional
         Largest frame accepted; longer frames are dropped and logged.
+    max_output : int, optional
+        Most bytes of data not yet taken by the network; a frame beyond it
+        is not sent and the connection is closed (and logged), since the
+        server does not read. The client then reconnects.
     """
 
     IS_CLIENT = True
     _LOGGER_BASE = "sockproto.tcp.client"
 
     def __init__(self, host: str, port: int, rx_log_lvl: int = logging.INFO,
-                 max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        super().__init__(SelectorLoop(name="sockproto-client-%s:%s" % (host, port)))
+                 max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+                 max_output: int = DEFAULT_MAX_OUTPUT) -> None:
+        super().__init__(SelectorLoop(name="sockproto-client-%s:%s" % (host, port)), rx_log_lvl,
+                         max_frame_size, max_output)
         self.host = host
         self.port = port
-        self._rx_log_lvl = rx_log_lvl
-        self._max_frame_size = max_frame_size
-        self._stream: Optional[_StpStream] = None
-        self._connecting: Optional[socket.socket] = None
-        self._retry = None
-        self._delay = RECONNECT_DELAY_MIN
-        self._closed = False
-        self._loop.call_soon(self._connect)
+        self._connector = Connector(self._loop, (host, port), self._on_connect, self._on_connect_failed,
+                                    timeout=CONNECT_TIMEOUT, retry=True, retry_delay=RECONNECT_DELAY_MIN,
+                                    max_retry_delay=RECONNECT_DELAY_MAX, backoff=_RECONNECT_BACKOFF)
+        self._connector.start()
         self._loop.start()
 
-    def _closing(self) -> bool:
-        return self._closed
-
     # -- connecting (loop thread) -------------------------------------------
-    def _connect(self) -> None:
-        self._retry = None
-        if self._closed or self._stream is not None or self._connecting is not None:
-            return
-        sock = socket.socket(_family(self.host), socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            err = sock.connect_ex((self.host, self.port))
-        except OSError as exc:  # e.g. the name does not resolve
-            self.logger.info("connect to %s:%s failed: %s", self.host, self.port, exc)
+    def _on_connect(self, sock: socket.socket) -> None:
+        if self._closed:
             sock.close()
-            self._schedule_retry()
             return
-        if err not in _CONNECT_IN_PROGRESS:
-            sock.close()
-            self.logger.debug("connect to %s:%s failed: %s", self.host, self.port, errno.errorcode.get(err, err))
-            self._schedule_retry()
-            return
-        self._connecting = sock
-        self._loop.register(sock, selectors.EVENT_WRITE, self._on_connect_event)
-
-    def _on_connect_event(self, sock: socket.socket, mask: int) -> None:
-        self._loop.unregister(sock)
-        self._connecting = None
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err or self._closed:
-            sock.close()
-            if not self._closed:
-                self.logger.debug("connect to %s:%s failed: %s", self.host, self.port,
-                                  errno.errorcode.get(err, err))
-                self._schedule_retry()
-            return
-        self._delay = RECONNECT_DELAY_MIN
-        self._stream = _StpStream(self._loop, sock, self._deliver, self._on_stream_closed,
-                                  self._max_frame_size, self.logger, self._rx_log_lvl)
-        self._stream.start()
+        self._open_stream(sock).start()
         self.logger.info("connected to %s:%s", self.host, self.port)
         self._set_connected()
 
-    def _schedule_retry(self, delay: Optional[float] = None) -> None:
-        if self._closed or self._retry is not None:
-            return
-        if delay is None:
-            delay = self._delay
-            self._delay = min(self._delay * 2, RECONNECT_DELAY_MAX)
-        self._retry = self._loop.call_later(delay, self._connect)
+    def _on_connect_failed(self, error: BaseException, retrying: bool) -> None:
+        if retrying:
+            self.logger.debug("connect to %s:%s failed (%s); retrying in %.1f s", self.host, self.port,
+                              error, self._connector.next_delay())
+        else:
+            self.logger.debug("connect to %s:%s failed: %s", self.host, self.port, error)
 
-    def _on_stream_closed(self) -> None:
-        self._stream = None
-        self.logger.info("disconnected from %s:%s", self.host, self.port)
+    def _on_stream_closed(self, error: Optional[BaseException]) -> None:
+        if error is None:
+            self.logger.info("disconnected from %s:%s", self.host, self.port)
+        else:
+            self.logger.info("disconnected from %s:%s: %s", self.host, self.port, error)
         self._set_disconnected()
-        self._schedule_retry()
+        if not self._closed:
+            self._connector.start(RECONNECT_DELAY_MIN)
 
     # -- the comm interface ----------------------------------------------------
     def send(self, data: bytes, timeout: float = 1) -> bool:
@@ -200,96 +200,85 @@ class tcp_client_stp(_LoopOwner):
         sent : bool
             True if the frame was handed to the connection.
         """
-        stream = self._stream
-        if stream is None:
-            if not self._wait_connected(timeout):
-                return False
-            stream = self._stream
-            if stream is None:
-                return False
-        return stream.write(data)
+        if self._stream is None and not self.wait_connected(timeout):
+            return False
+        return self._write(data)
 
     def reconnect(self) -> None:
         """Drop the connection (if any) and connect again at once."""
-        self._loop.call_soon(self._reconnect_now)
+        self._schedule(self._reconnect_now)
 
     def _reconnect_now(self) -> None:
         if self._closed:
             return
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
         if self._stream is not None:
-            self._stream.close()  # schedules a retry, replaced by connecting now
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-        self._delay = RECONNECT_DELAY_MIN
-        self._connect()
+            self._stream.close()  # starts a delayed attempt, replaced by one now
+        self._connector.cancel()
+        self._connector.start()
 
     def _shutdown(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-        if self._connecting is not None:
-            self._loop.unregister(self._connecting)
-            self._connecting.close()
-            self._connecting = None
+        self._connector.cancel()
         if self._stream is not None:
             self._stream.close()
 
 
-# The server connection whose server-level callback is running, per thread.
-_current = threading.local()
-
-
-class tcp_server_connection(_LoopComm):
+class tcp_server_connection(_StpConnection):
     """One accepted connection of a :class:`tcp_server_stp`, with the comm interface.
 
     Made by the server; a protocol instance given the server gets one of
     these per client through ``register_connection_callback``.
+
+    Parameters
+    ----------
+    loop : SelectorLoop
+        The server's loop.
+    sock : socket.socket
+        The accepted socket.
+    address : tuple
+        The client's address.
+    rx_log_lvl, max_frame_size, max_output : int
+        As given to the server.
+    unclaimed : callable
+        ``unclaimed(connection, frame)`` for a frame that no data callback
+        of this connection takes.
+    on_gone : callable
+        ``on_gone(connection)`` once the connection has closed.
+
+    Attributes
+    ----------
+    address : tuple
+        The client's address.
     """
 
     IS_CLIENT = False
     _LOGGER_BASE = "sockproto.tcp.server"
 
-    def __init__(self, server: "tcp_server_stp", sock: socket.socket,
-                 address: Tuple[str, int]) -> None:
-        super().__init__(server._loop)
-        self.server = server
+    def __init__(self, loop: SelectorLoop, sock: socket.socket, address: Tuple[str, int],
+                 rx_log_lvl: int, max_frame_size: int, max_output: int,
+                 unclaimed: Callable[["tcp_server_connection", bytes], Any],
+                 on_gone: Callable[["tcp_server_connection"], Any]) -> None:
+        super().__init__(loop, rx_log_lvl, max_frame_size, max_output)
         self.address = address
-        self._closed = False
-        self._stream = _StpStream(server._loop, sock, self._deliver, self._on_stream_closed,
-                                  server._max_frame_size, self.logger, server._rx_log_lvl)
-
-    def init_channel_name(self, channel_name: Optional[str] = None) -> None:
-        """Set the channel name used in this connection's log messages.
-
-        Parameters
-        ----------
-        channel_name : str, optional
-        """
-        super().init_channel_name(channel_name)
-        self._stream.logger = self.logger
-
-    def _closing(self) -> bool:
-        return self._closed
+        self._unclaimed = unclaimed
+        self._on_gone = on_gone
+        self._open_stream(sock)
 
     def _start(self) -> None:
-        self._stream.start()
-        self._set_connected()
+        if self._stream is not None:
+            self._stream.start()
+            self._set_connected()
 
     def _fallback_data_callback(self) -> Optional[DataCallback]:
-        callback = self.server._data_callback
-        if callback is None:
-            return self.server._deliver  # held by the server for its receive()
-        return lambda frame: self.server._call_for(self, callback, frame)
+        return functools.partial(self._unclaimed, self)
 
-    def _on_stream_closed(self) -> None:
+    def _on_stream_closed(self, error: Optional[BaseException]) -> None:
         self._closed = True
-        self.logger.info("connection from %s closed", self.address)
+        if error is None:
+            self.logger.info("connection from %s closed", self.address)
+        else:
+            self.logger.info("connection from %s closed: %s", self.address, error)
         self._set_disconnected()
-        self.server._connection_closed(self)
+        self._on_gone(self)
 
     def send(self, data: bytes, timeout: float = 1) -> bool:
         """Send one frame to this client.
@@ -306,24 +295,40 @@ class tcp_server_connection(_LoopComm):
         sent : bool
             False if the connection is closed.
         """
-        return self._stream.write(data)
+        return self._write(data)
 
     def reconnect(self) -> None:
         """Close this connection (the client is expected to reconnect)."""
-        self._loop.call_soon(self._stream.close)
+        stream = self._stream
+        if stream is not None:
+            self._schedule(stream.close)
 
-    def close(self) -> None:
-        """Close this connection."""
+    def close(self, timeout: float = 0.0) -> bool:
+        """Close this connection, soon, on the server's loop thread.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Unused: the server's loop goes on.
+
+        Returns
+        -------
+        closing : bool
+            Always True.
+        """
         self.reconnect()
+        return True
 
 
-class tcp_server_stp(_LoopOwner):
+class tcp_server_stp(_CommBase):
     """TCP server comm instance with stp framing that serves many clients.
 
     The socket is bound and listening when the constructor returns
-    (``port=0`` picks a free port, see :attr:`port`). Every accepted client
-    is a :class:`tcp_server_connection`. A protocol instance given this
-    server keeps one protocol state per connection (it uses
+    (``port=0`` picks a free port, see :attr:`port`), with a backlog of
+    ``socket.SOMAXCONN`` and no cap on connections below the process's
+    descriptor limit. Every accepted client is a
+    :class:`tcp_server_connection`. A protocol instance given this server
+    keeps one protocol state per connection (it uses
     :meth:`register_connection_callback`).
 
     Used directly as a comm instance, the server behaves like one link to
@@ -341,6 +346,10 @@ class tcp_server_stp(_LoopOwner):
         Log level of the raw "RX" lines of received frames.
     max_frame_size : int, optional
         Largest frame accepted; longer frames are dropped and logged.
+    max_output : int, optional
+        Most bytes of data not yet taken by the network, per connection; a
+        frame beyond it is not sent and that connection is closed (and
+        logged), since its client does not read.
 
     Raises
     ------
@@ -352,54 +361,50 @@ class tcp_server_stp(_LoopOwner):
     _LOGGER_BASE = "sockproto.tcp.server"
 
     def __init__(self, host: str, port: int, rx_log_lvl: int = logging.INFO,
-                 max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+                 max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+                 max_output: int = DEFAULT_MAX_OUTPUT) -> None:
         super().__init__(SelectorLoop(name="sockproto-server-%s:%s" % (host, port)))
         self._rx_log_lvl = rx_log_lvl
         self._max_frame_size = max_frame_size
+        self._max_output = max_output
         self._connections: List[tcp_server_connection] = []
         self._connection_callbacks: List[Callable[[tcp_server_connection], Any]] = []
-        self._closed = False
-        listener = socket.socket(_family(host), socket.SOCK_STREAM)
+        # The connection whose frame a server-level callback is handling, per thread.
+        self._serving = threading.local()
         try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((host, port))
-            listener.listen(_LISTEN_BACKLOG)
-            listener.setblocking(False)
+            self._listener = Listener(self._loop, host, port, self._on_accept, backlog=socket.SOMAXCONN)
         except BaseException:
-            listener.close()
             self._loop.stop(0)
             raise
-        self._listener = listener
-        self.server_address: Tuple[str, int] = listener.getsockname()[:2]
+        self.server_address: Tuple[str, int] = self._listener.address
         self.host, self.port = self.server_address
-        self._loop.register(listener, selectors.EVENT_READ, self._on_accept)
+        self._listener.start()
         self._loop.start()
 
-    def _closing(self) -> bool:
-        return self._closed
+    # -- connections (loop thread) ---------------------------------------------
+    def _on_accept(self, sock: socket.socket, address: Any) -> None:
+        if self._closed:
+            sock.close()
+            return
+        connection = tcp_server_connection(self._loop, sock, address, self._rx_log_lvl,
+                                           self._max_frame_size, self._max_output,
+                                           self._unclaimed_frame, self._connection_closed)
+        self.logger.info("connection from %s", address)
+        with self._cb_lock:
+            self._connections.append(connection)
+            callbacks = list(self._connection_callbacks)
+        for callback in callbacks:
+            self._call(callback, connection)
+        connection._start()
+        self._call_for(connection, self._set_connected_event)
 
-    # -- accepting (loop thread) ---------------------------------------------
-    def _on_accept(self, listener: socket.socket, mask: int) -> None:
-        for _ in range(_ACCEPTS_PER_EVENT):
-            try:
-                sock, address = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self.logger.warning("accept failed: %s", exc)
-                return
-            if self._closed:
-                sock.close()
-                return
-            connection = tcp_server_connection(self, sock, address)
-            self.logger.info("connection from %s", address)
-            with self._cb_lock:
-                self._connections.append(connection)
-                callbacks = list(self._connection_callbacks)
-            for callback in callbacks:
-                self._call(callback, connection)
-            connection._start()
-            self._call_for(connection, self._set_connected_event)
+    def _unclaimed_frame(self, connection: tcp_server_connection, frame: bytes) -> None:
+        """A frame of a connection without a data callback: the server's callback or receive()."""
+        callback = self._data_callback
+        if callback is None:
+            self._deliver(frame)
+        else:
+            self._call_for(connection, callback, frame)
 
     def _set_connected_event(self) -> None:
         with self._cond:
@@ -420,12 +425,13 @@ class tcp_server_stp(_LoopOwner):
 
     def _call_for(self, connection: tcp_server_connection, callback: Callable[..., Any],
                   *args: Any) -> None:
-        previous = getattr(_current, "connection", None)
-        _current.connection = connection
+        serving = self._serving
+        previous = getattr(serving, "connection", None)
+        serving.connection = connection
         try:
             self._call(callback, *args)
         finally:
-            _current.connection = previous
+            serving.connection = previous
 
     # -- the comm interface ------------------------------------------------------
     def register_connection_callback(self, callback: Callable[[tcp_server_connection], Any]) -> None:
@@ -435,7 +441,7 @@ class tcp_server_stp(_LoopOwner):
         ----------
         callback : callable
             Called as ``callback(connection)`` with a
-            :class:`tcp_server_connection`, on the loop thread before the
+            :class:`tcp_server_connection`, on the dispatch thread before the
             connection's first frame is delivered. Connections open at
             registration are passed at once, in the calling thread.
         """
@@ -451,7 +457,7 @@ class tcp_server_stp(_LoopOwner):
         Parameters
         ----------
         callback : callable or None
-            Called as ``callback(frame)`` on the loop thread; :meth:`send`
+            Called as ``callback(frame)`` on the dispatch thread; :meth:`send`
             called from it answers the connection the frame came from.
             Without a callback, such frames wait for :meth:`receive`.
         """
@@ -498,10 +504,10 @@ class tcp_server_stp(_LoopOwner):
         sent : bool
             True if at least one connection took the frame.
         """
-        connection = getattr(_current, "connection", None)
-        if connection is not None and connection.server is self:
+        connection = getattr(self._serving, "connection", None)
+        if connection is not None:
             return connection.send(data)
-        if not self._wait_connected(timeout):
+        if not self.wait_connected(timeout):
             return False
         sent = False
         for connection in self.connections():
@@ -514,8 +520,6 @@ class tcp_server_stp(_LoopOwner):
             connection.reconnect()
 
     def _shutdown(self) -> None:
-        if self._listener is not None:
-            self._loop.unregister(self._listener)
-            self._listener.close()
+        self._listener.close()
         for connection in self.connections():
-            connection._stream.close()
+            connection.close()  # on the loop, before it ends

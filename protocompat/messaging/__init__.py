@@ -19,14 +19,16 @@ the example.
 
 The parts, one per private module: ``_codec`` (:class:`MessageManager`, bytes
 to messages and back, no I/O), ``_json`` (JSON as clever-show writes it, read
-with a depth limit), ``_transport`` (socket to decoder, send queue),
-``_files`` (file streaming and :class:`FileAccess`), ``_requests`` (pending
-requests), ``_expiry`` (request timeouts), ``_notifier`` (:class:`NotifierSock`)
-and ``_connection`` (:class:`ConnectionManager`).
+with a depth limit), ``_apploop`` (the application's selector as the loop of a
+:class:`~protocompat.netutil.Stream`), ``_transport`` (each socket's Stream,
+and what a connection keeps across sockets), ``_files`` (file streaming and
+:class:`FileAccess`), ``_requests`` (pending requests and their timeouts),
+``_notifier`` (:class:`NotifierSock`) and ``_connection``
+(:class:`ConnectionManager`).
 """
 
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Dict
 
 from ..netutil import get_ip_address, set_keepalive
 from ._codec import MAX_CONTENT_LENGTH, MAX_JSON_CONTENT_LENGTH, MessageManager
@@ -79,15 +81,7 @@ def message_callback(action_string: str) -> Callable[[Callback], Callback]:
     callable
         A decorator returning a wrapper of the function.
     """
-    def inner(f: Callback) -> Callback:
-        ConnectionManager.messages_callbacks[action_string] = f
-        logger.debug("Registered message function %s for %s", f, action_string)
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return f(*args, **kwargs)
-        wrapper.__wrapped__ = f  # type: ignore[attr-defined]
-        return wrapper
-    return inner
+    return _registering(ConnectionManager.messages_callbacks, action_string, "message function")
 
 
 def request_callback(string_command: str) -> Callable[[Callback], Callback]:
@@ -109,9 +103,14 @@ def request_callback(string_command: str) -> Callable[[Callback], Callback]:
     callable
         A decorator returning a wrapper of the function.
     """
+    return _registering(ConnectionManager.requests_callbacks, string_command, "callback function")
+
+
+def _registering(registry: Dict[str, Callback], name: str, kind: str) -> Callable[[Callback], Callback]:
+    """A decorator that puts the function in ``registry`` under ``name``, and returns a wrapper."""
     def inner(f: Callback) -> Callback:
-        ConnectionManager.requests_callbacks[string_command] = f
-        logger.debug("Registered callback function %s for %s", f, string_command)
+        registry[name] = f
+        logger.debug("Registered %s %s for %s", kind, f, name)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return f(*args, **kwargs)

@@ -91,6 +91,34 @@ _HEADER_TAILS = {message_type: _header_tail(message_type)
                  for message_type in ("message", "request", "response")}
 _EXTRA_KEY_TEXTS = {key: ", " + encode_str(key) + ": "
                     for key in ("action", "filepath", "requested_value", "request_id")}
+_JSON_HEAD = _HEADER_HEADS[("json", "utf-8")]
+_REQUEST_ID_TEXT = _EXTRA_KEY_TEXTS["request_id"]
+# The extra header key that names an action message and a response.
+_NAME_KEYS = {"message": "action", "response": "requested_value"}
+# The header text after the content length up to the name, by message type and name; the
+# names an application sends are few, and each cache stops growing at this many.
+_NAMED_TAILS: Dict[str, Dict[str, str]] = {message_type: {} for message_type in _NAME_KEYS}
+_MAX_CACHED_NAMES = 1024
+
+
+def _named_header_text(content_length: int, message_type: str, name: str) -> str:
+    """The start of the JSON header of an action (``"message"``) or a ``"response"`` named ``name``."""
+    tails = _NAMED_TAILS[message_type]
+    tail = tails.get(name)
+    if tail is None:
+        tail = (_HEADER_TAILS[message_type] + _EXTRA_KEY_TEXTS[_NAME_KEYS[message_type]]
+                + encode_str(name))
+        if len(tails) < _MAX_CACHED_NAMES:
+            tails[name] = tail
+    return _JSON_HEAD + int.__repr__(content_length) + tail
+
+
+def _frame(header_text: str, content: bytes) -> Optional[bytes]:
+    """Protoheader, header and content; None if the header is too long for the protoheader."""
+    header = header_text.encode("utf-8")
+    if len(header) > _MAX_HEADER_LENGTH:
+        return None
+    return len(header).to_bytes(_PROTOHEADER_LENGTH, "big") + header + content
 
 
 
@@ -289,6 +317,11 @@ class MessageManager:
         """
         if kwargs is None:
             kwargs = {}
+        if cls is MessageManager and type(action) is str:  # the usual case, without the general path
+            content = json_encode({"args": args, "kwargs": kwargs})
+            data = _frame(_named_header_text(len(content), "message", action) + "}", content)
+            if data is not None:
+                return data
         return cls.create_json_message({"args": args, "kwargs": kwargs}, {"action": action})
 
     @classmethod
@@ -339,6 +372,13 @@ class MessageManager:
         bytes
             The frame.
         """
+        if cls is MessageManager and not filetransfer and type(requested_value) is str \
+                and type(request_id) is str:  # the usual case, without the general path
+            content = json_encode({"value": value})
+            data = _frame(_named_header_text(len(content), "response", requested_value)
+                          + _REQUEST_ID_TEXT + encode_str(request_id) + "}", content)
+            if data is not None:
+                return data
         headers = {"requested_value": requested_value, "request_id": request_id}
         if filetransfer:
             return cls.create_message(value, "binary", "response", additional_headers=headers)
@@ -419,16 +459,20 @@ class MessageManager:
                         return messages
                     if pos:
                         data = data[pos:]
-                # A message in progress: through the buffer until it is complete.
-                self._raw += data
-                self.process_message()
+                if self._sink is not None and not self._raw:
+                    data = self._stream_from(data)  # binary content straight into its sink
+                else:  # a message in progress: through the buffer until it is complete
+                    self._raw += data
+                    self.process_message()
+                    data = b""
                 if not self._complete:
                     return messages
                 messages.append(self._take_message())
-                if not self._raw:
+                if self._raw:
+                    data = bytes(self._raw)  # back to whole frames for the rest
+                    self._raw = bytearray()
+                if not data:
                     return messages
-                data = bytes(self._raw)  # back to whole frames for the rest
-                self._raw = bytearray()
         except ValueError:
             _discard_all(messages)
             raise
@@ -503,10 +547,31 @@ class MessageManager:
             del raw[:take]
             self._sink_left -= take
         if self._sink_left == 0:
-            sink, self._sink = self._sink, None
-            self.content = sink.finish()
-            self._sink_content = sink
-            self._complete = True
+            self._finish_content()
+
+    def _stream_from(self, data: Union[bytes, bytearray]) -> Union[bytes, bytearray]:
+        """Write what the content in progress takes of ``data`` to its sink; return the rest."""
+        left = self._sink_left
+        if len(data) <= left:
+            if data:
+                self._sink.write(data if type(data) is bytes else bytes(data))
+            rest = data[:0]
+            left -= len(data)
+        else:
+            if left:
+                self._sink.write(bytes(data[:left]))
+            rest = data[left:]
+            left = 0
+        self._sink_left = left
+        if left == 0:
+            self._finish_content()
+        return rest
+
+    def _finish_content(self) -> None:
+        sink, self._sink = self._sink, None
+        self.content = sink.finish()
+        self._sink_content = sink
+        self._complete = True
 
     def _take_message(self) -> "MessageManager":
         """Move the completed message into a new object; this one starts the next."""

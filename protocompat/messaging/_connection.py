@@ -1,7 +1,8 @@
 """One messaging connection: dispatch of actions, requests and responses; the sending API.
 
 :class:`ConnectionManager` is clever-show's class. The bytes move through its
-:class:`~._transport.Transport`; this module decides what a message means.
+:class:`~._transport.Transport` (a :class:`~protocompat.netutil.Stream` per
+socket); this module decides what a message means.
 """
 
 import collections
@@ -10,6 +11,7 @@ import os
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from ..netutil import EVENT_READ, EVENT_WRITE
 from ._codec import (FrameError, MAX_CONTENT_LENGTH, MAX_JSON_CONTENT_LENGTH, MessageManager,
                      encode_header)
 from ._files import READ, WRITE, DiscardSink, FileAccess, FileSink, check_path, file_frame
@@ -43,8 +45,12 @@ class ConnectionManager:
     :meth:`get_file`, :meth:`close`) is safe from any thread; callbacks run
     on the loop thread.
 
-    The legacy attributes ``selector``, ``socket``, ``addr``, ``buffer_size``
-    and ``resume_queue`` are properties (below). A subclass may override
+    The socket's I/O runs on a :class:`~protocompat.netutil.Stream` whose
+    loop is the application's selector: a frame is sent straight from the
+    sending thread when nothing waits before it; what waits (a burst from
+    other threads, frames the socket did not take) is sent by
+    ``process_events``. The legacy attributes ``selector``, ``socket``,
+    ``addr``, ``buffer_size`` and ``resume_queue`` are properties (below). A subclass may override
     :meth:`process_received` (every message),
     :meth:`connect`, :meth:`close` and ``_send(data)`` (every frame sent,
     bytes or a file frame that indexes like bytes).
@@ -66,7 +72,7 @@ class ConnectionManager:
     max_content_length : int or None
         Largest content a received frame may announce (files included); a
         larger one closes the connection. Read by :meth:`connect`, as are
-        the two limits below.
+        the three limits below.
     max_json_content_length : int or None
         Largest JSON content a received frame may announce.
     max_json_depth : int or None
@@ -74,11 +80,13 @@ class ConnectionManager:
         content.
     max_queued_output : int or None
         Bytes that may wait to be sent; when a frame finds more queued, it is
-        dropped and the connection is closed with a logged reason. Files
-        count only their headers.
+        dropped and the connection is closed with a logged reason. Queued
+        files count nothing (their number is bounded by
+        ``max_queued_files``). While not connected, frames held for the next
+        connection are bounded by it too.
     max_queued_files : int or None
-        File pulls of the peer that may wait to be sent; more are refused
-        (logged, no response).
+        Files that may wait to be sent (or be sent) on the connection; a
+        further pull of the peer is refused (logged, no response).
     file_access : FileAccess
         Which paths the peer may read and write; ``FileAccess()`` (the
         default) confines nothing.
@@ -122,7 +130,7 @@ class ConnectionManager:
 
     @property
     def buffer_size(self) -> int:
-        """Bytes asked of each ``recv``/``send`` call (at least 64 KiB are used; the wire is the same)."""
+        """Bytes asked of each ``recv``, read by :meth:`connect` (at least 64 KiB; the wire is the same)."""
         return self._transport.buffer_size
 
     @buffer_size.setter
@@ -145,12 +153,15 @@ class ConnectionManager:
 
     @property
     def _send_queue(self) -> "collections.deque[Any]":
-        """The frames waiting to be sent (legacy code replaces it with an empty deque)."""
-        return self._transport.send_queue
+        """The frames waiting for a connection (legacy code replaces it with an empty deque).
+
+        While connected, frames go to the socket's stream at once and this is empty.
+        """
+        return self._transport.held
 
     @_send_queue.setter
     def _send_queue(self, queue: "collections.deque[Any]") -> None:
-        self._transport.replace_queue(queue)
+        self._transport.replace_held(queue)
 
     # -- lifecycle -------------------------------------------------------------
     def connect(self, client_selector: Any, client_socket: Any, client_addr: Any) -> None:
@@ -161,9 +172,10 @@ class ConnectionManager:
         client_selector : selectors.BaseSelector
             The application's selector.
         client_socket : socket.socket
-            A connected, non-blocking socket (registered with ``data`` = this
-            object; it is registered here if it is not yet). A TCP socket gets
-            ``TCP_NODELAY``, so a frame leaves without waiting for an ACK.
+            A connected socket, made non-blocking here (registered with
+            ``data`` = this object; it is registered here if it is not yet). A
+            TCP socket gets ``TCP_NODELAY``, so a frame leaves without waiting
+            for an ACK. A socket still attached is closed first.
         client_addr : object
             Address of the peer.
         """
@@ -172,16 +184,24 @@ class ConnectionManager:
         decoder.max_json_content_length = self.max_json_content_length
         decoder.max_json_depth = self.max_json_depth
         decoder.content_sink = self._content_sink
-        self._transport.connect(client_selector, client_socket, client_addr, decoder, self)
+        resumed = self._transport.connect(client_selector, client_socket, client_addr, decoder, self,
+                                          self.max_queued_output)
         if self.resend_requests:
-            self._resend_requests()
+            for frame in self._requests.frames_to_resend(resumed):
+                self._send(frame)
 
     def close(self) -> None:
-        """Close the connection; safe from any thread (done by the loop's next event)."""
+        """Close the connection; safe from any thread.
+
+        On the loop thread it closes at once; from another thread the loop
+        closes it on its next turn (the socket's receiving side is shut down
+        at once, so that the loop's ``select()`` returns it even when the peer
+        neither sends nor reads).
+        """
         self._transport.close()
 
     def _close(self) -> None:
-        """Unregister and close the socket now (loop thread); idempotent."""
+        """Unregister and close the socket now (the calling thread acts as the loop thread); idempotent."""
         self._transport.close_now()
 
     def process_events(self, mask: int) -> None:
@@ -206,28 +226,29 @@ class ConnectionManager:
         self._transport.process_events(mask)
 
     def read(self) -> None:
-        """Receive available bytes and handle every complete message (loop thread)."""
-        self._transport.read()
+        """Receive available bytes and handle every complete message (loop thread).
+
+        Raises as :meth:`process_events`.
+        """
+        self._transport.process_events(EVENT_READ)
 
     def write(self) -> None:
-        """Send queued frames; go back to read-only events when all is sent (loop thread)."""
-        self._transport.write()
+        """Send what waits to be sent, as far as the socket takes it (loop thread).
+
+        Raises as :meth:`process_events`.
+        """
+        self._transport.process_events(EVENT_WRITE)
 
     def _set_selector_events_mask(self, mode: str) -> Any:
-        """Set the events watched: ``"r"``, ``"w"`` or ``"rw"``."""
+        """Watch ``"r"``, ``"w"`` or ``"rw"`` events until the next event; return the selector key."""
         return self._transport.set_events(mode)
 
     def _send(self, data: Any) -> None:
-        """Queue one frame for sending; safe from any thread."""
+        """Send one frame (bytes, or a file frame); safe from any thread."""
         self._transport.send(data, self.max_queued_output)
 
     def _output_overflow(self, queued: int) -> None:
-        """The send queue is full: the peer does not keep up, so the connection is closed."""
-        if self.socket is None:
-            logger.error("Frame to %s dropped: %d bytes wait to be sent, more than "
-                         "max_queued_output (%s), and the connection is closed",
-                         self.addr, queued, self.max_queued_output)
-            return
+        """The output queue is full: the peer does not keep up, so the connection is closed."""
         logger.error("Closing the connection to %s: %d bytes wait to be sent, more than "
                      "max_queued_output (%s); the peer does not read fast enough",
                      self.addr, queued, self.max_queued_output)
@@ -455,10 +476,6 @@ class ConnectionManager:
     def _log_expired(self, request_id: str, request: PendingRequest) -> None:
         logger.warning("Request %s (%s) to %s expired without a response",
                        request.requested_value, request_id, self.addr)
-
-    def _resend_requests(self) -> None:
-        for frame in self._requests.frames_to_resend(self._transport.frames()):
-            self._send(frame)
 
     def get_file(self, client_filepath: str, filepath: Optional[str] = None,
                  callback: Optional[Callable[..., Any]] = None, callback_args: Iterable[Any] = (),

@@ -7,12 +7,15 @@ content written to a temporary file next to its destination, renamed into
 place once complete) and :class:`DiscardSink` (content consumed and dropped).
 """
 
+import logging
 import os
 import stat
 import tempfile
 from typing import Any, Callable, Optional, Tuple, Union
 
-from ._codec import FrameError
+from ..netutil import Producer
+
+logger = logging.getLogger(__name__)
 
 #: The direction of an access named by the peer: it reads the file (a pull).
 READ = "read"
@@ -233,12 +236,14 @@ class FileSink:
             self._tmp = None
 
 
-class FileFrame:
+class FileFrame(Producer):
     """An outgoing frame whose binary content is read from a file while it is sent.
 
-    The file is opened by :meth:`open`, when the frame is about to be sent,
-    and closed once it is sent; a queued frame holds no descriptor. Its header
-    is built from the size the file has then.
+    A :class:`~protocompat.netutil.Producer`: the stream calls :meth:`read`
+    when the frame's turn to be sent comes, and only then is the file opened
+    (a queued frame holds no descriptor); the header is built from the size
+    the file has then. :meth:`close` closes the file and rewinds the frame,
+    so that it can be queued again and sent whole.
 
     Parameters
     ----------
@@ -256,45 +261,65 @@ class FileFrame:
         self.size = size
         self.header = header_for(size)
         self._file: Any = None
-        self._sent_header = False
+        self._started = False
         self._left = size
+        self._release: Optional[Callable[[], Any]] = None
 
-    def open(self) -> None:
-        """Open the file to send it; raises OSError."""
+    def track(self, release: Callable[[], Any]) -> None:
+        """Call ``release()`` at the next :meth:`close` (the frame has left the queue)."""
+        self._release = release
+
+    def read(self, size: int) -> bytes:
+        """The next bytes of the frame, at most about ``size``; ``b""`` once it is complete.
+
+        The first call opens the file and returns the header with the first
+        content. A file that cannot be opened then is logged and the frame
+        is empty (nothing is sent).
+
+        Raises
+        ------
+        OSError
+            If the file cannot be read, or has shrunk since its header was built.
+        """
+        if not self._started:
+            self._started = True
+            try:
+                self._open()
+            except OSError as error:
+                logger.warning("File {} can not be opened due error: {}".format(self.name, error))
+                return b""
+            return self.header + self._content(max(0, size - len(self.header)))
+        return self._content(size)
+
+    def _open(self) -> None:
         self._file, size = _open_regular(self.name)
         if size != self.size:
             self.size = size
             self.header = self._header_for(size)
-        self._sent_header = False
         self._left = size
 
-    def next_chunk(self, size: int) -> Optional[bytes]:
-        """The next bytes of the frame, or None when it is complete."""
-        if not self._sent_header:
-            self._sent_header = True
-            return self.header
-        if self._left == 0:
-            return None
+    def _content(self, size: int) -> bytes:
+        if self._left == 0 or size == 0:
+            return b""
         data = self._file.read(min(size, self._left))
         if not data:
-            raise FrameError("file %s shrank while being sent (%d bytes missing)"
-                             % (self.name, self._left))
+            raise OSError("file %s shrank while being sent (%d bytes missing)" % (self.name, self._left))
         self._left -= len(data)
-        return data
-
-    def rewind(self) -> None:
-        """Close the file; the frame is sent again from its start (reopening the file)."""
-        self.close()
-        self._sent_header = False
-        self._left = self.size
+        return data  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        """Close the file; the frame would be sent again from its start (reopening the file)."""
         fileobj, self._file = self._file, None
+        self._started = False
+        self._left = self.size
         if fileobj is not None:
             try:
                 fileobj.close()
             except OSError:
                 pass
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
     def __len__(self) -> int:
         return len(self.header) + self.size

@@ -99,7 +99,10 @@ def json_decode(data: Union[bytes, bytearray], encoding: str = "utf-8",
         but the interpreter's stack).
     """
     text = data.decode(encoding)
-    if max_depth is not None and text.count("[") + text.count("{") > max_depth:
+    # Valid JSON nested deeper than max_depth has more than max_depth brackets of each kind, so
+    # shorter text is not counted (invalid text fails in the scanner below all the same).
+    if max_depth is not None and len(text) > 2 * max_depth + 1 \
+            and text.count("[") + text.count("{") > max_depth:
         check_depth(text, max_depth)  # as many opening brackets as that: measure the depth
     try:
         obj, end = _scan_once(text, 0)

@@ -4,12 +4,11 @@ import collections
 import itertools
 import threading
 import time
+import weakref
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from ..netutil import TimerHandle, call_later_shared
 from ._codec import MessageManager
-from ._expiry import RequestExpiry
-
-_expiry = RequestExpiry()
 
 
 class Namespace:
@@ -66,8 +65,10 @@ class PendingRequests:
     Parameters
     ----------
     on_expired : callable
-        ``on_expired(request_id, request)`` when a request's timeout passes
-        (from the timer thread); the request is forgotten.
+        ``on_expired(request_id, request)`` when a request's timeout passes,
+        on the shared timer thread of :func:`~protocompat.netutil.call_later_shared`
+        (the application owns the loop, so it has no timers); the request is
+        forgotten. A response cancels the timer.
 
     Attributes
     ----------
@@ -80,6 +81,7 @@ class PendingRequests:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._on_expired = on_expired
+        self._timers: Dict[str, TimerHandle] = {}
 
     def add(self, requested_value: str, callback: Optional[Callable[..., Any]],
             request_args: Iterable[Any], request_kwargs: Dict[str, Any],
@@ -98,8 +100,12 @@ class PendingRequests:
                 callback_args=callback_args, callback_kwargs=callback_kwargs,
                 request_args=frame_args, request_kwargs=request_kwargs, resend=True,
                 expires_on=expires_on)
-        if expires_on is not None:
-            _expiry.add(expires_on, self._expire, request_id)
+        if timeout is not None:
+            # The timer holds this object weakly: a dropped connection's requests need no expiry.
+            timer = call_later_shared(timeout, _expire, weakref.ref(self), request_id)
+            with self._lock:
+                if request_id in self.queue:
+                    self._timers[request_id] = timer
         return request_id, frame
 
     def get(self, request_id: Any) -> Optional[PendingRequest]:
@@ -116,10 +122,15 @@ class PendingRequests:
             if request is None or request.requested_value != requested_value:
                 return None
             del self.queue[request_id]
+            timer = self._timers.pop(request_id, None) if self._timers else None
+        if timer is not None:
+            timer.cancel()
         return request
 
-    def _expire(self, request_id: str) -> None:
+    def expire(self, request_id: str) -> None:
+        """Forget request ``request_id`` if its timeout has passed, and report it."""
         with self._lock:
+            self._timers.pop(request_id, None)
             request = self.queue.get(request_id)
             if request is None or request.expires_on is None or request.expires_on > time.monotonic():
                 return
@@ -139,3 +150,10 @@ class PendingRequests:
                                                  request.request_args, request.request_kwargs))
                     request["resend"] = False
         return frames
+
+
+def _expire(requests: "weakref.ref[PendingRequests]", request_id: str) -> None:
+    """A request's timer has fired: expire it, if its connection still exists."""
+    pending = requests()
+    if pending is not None:
+        pending.expire(request_id)

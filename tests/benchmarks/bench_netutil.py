@@ -8,7 +8,9 @@ answer. The Stream server splits lines with a decoder and answers from
 Run: ``python tests/benchmarks/bench_netutil.py [--quick]``
 """
 import argparse
+import socket
 import threading
+import time
 
 from benchlib import (LOOPBACK, ServerProcess, blocking_round_trips, median_rate, physical_limit,
                       print_table, wait_for_stop)
@@ -55,6 +57,49 @@ def serve_stream(pipe):
     loop.stop(5)
 
 
+def stream_client_round_trips(port, seconds, drive=False):
+    """Round trips/s of a caller thread that writes through a Stream and waits for the answer:
+    handed over by the loop thread (the shape of a threaded blocking client), or, with
+    ``drive``, read by the caller itself while it runs the loop in ``wait_for``."""
+    loop = SelectorLoop(name="bench-client")
+    replies = []
+    cond = threading.Condition()
+
+    def on_message(line):
+        with cond:
+            replies.append(line)
+            cond.notify()
+
+    sock = socket.create_connection((LOOPBACK, port))
+    stream = Stream(loop, sock, _Lines(), on_message)
+    stream.start()
+    loop.start()
+    try:
+        count = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        while True:
+            stream.write(REQUEST)
+            if drive:
+                loop.wait_for(lambda: replies, 5)
+                replies.pop()
+                count += 1
+                if not count % 64 and time.perf_counter() >= deadline:
+                    break
+                continue
+            with cond:
+                while not replies:
+                    cond.wait(5)
+                replies.pop()
+            count += 1
+            if not count % 64 and time.perf_counter() >= deadline:
+                break
+        return count / (time.perf_counter() - start)
+    finally:
+        stream.close()
+        loop.stop(5)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
@@ -63,8 +108,12 @@ def main():
     limit = physical_limit(REQUEST, REPLY, seconds, runs)
     with ServerProcess(serve_stream) as port:
         stream = median_rate(lambda: blocking_round_trips(port, REQUEST, len(REPLY), seconds), runs)
+        hop = median_rate(lambda: stream_client_round_trips(port, seconds), runs)
+        drive = median_rate(lambda: stream_client_round_trips(port, seconds, drive=True), runs)
     print_table("round trips/s, 1 client, server in another process",
-                [("physical limit (bare selectors)", limit), ("netutil.Stream server", stream)],
+                [("physical limit (bare selectors)", limit), ("netutil.Stream server", stream),
+                 ("Stream server, Stream client + waiting caller", hop),
+                 ("Stream server, Stream client + caller in wait_for", drive)],
                 "/s", baseline="physical limit (bare selectors)")
 
 

@@ -1,158 +1,275 @@
-"""Throughput of sockproto over TCP on 127.0.0.1.
+"""sockproto over TCP on 127.0.0.1, beside the physical limit, server and client in two processes.
 
-Measures, with pure_json_protocol (and struct_json_protocol):
+For pure_json_protocol and struct_json_protocol, with the server in its own
+process:
 
-* one-way messages/s: the client sends N response-type messages that a
-  server callback counts, then one request; its answer proves all N were
-  handled;
-* request/response round trips/s: send a request, wait for its response
-  with ``receive()``, repeat. The round trips run in batches; the median
-  and the best batch are printed, since on a loaded machine single runs
-  vary a lot. "CPU us/trip" is the CPU time (user + system, all threads)
-  of the client's process per round trip; with the server in the same
-  process it includes the server's share.
+* **round trips**: the client sends a request and blocks in ``receive()``
+  for its response (the blocking API), again and again;
+* **callback round trips**: the response callback sends the next request;
+  the caller waits until the last response has come;
+* **one-way messages/s**: the client sends messages that a server callback
+  counts, then one request whose answer proves they were all handled.
 
-The server runs in a separate process (as it would in use), and once more
-in a thread of the client's process for comparison. The original
-socket_protocol cannot be installed here, so the numbers are printed as
-absolute values against the target of 10,000 round trips/s.
+Beside them, in the same run, the physical limit of each shape: a bare
+``selectors`` server in its own process answering each newline-ended
+request inline, and a client that sends one request and blocks on ``recv``
+(requests and replies the size of the protocol's frames); for one-way
+messages, one ``send`` per message to that server and one answer at the end.
+Every figure is the median of several runs, the limits being measured in
+each run between the others; ratios are medians over medians. The same
+figures with the server in a thread of the client's process follow, for
+those who run both ends in one process (tests, simulators).
 
-Run: ``python tests/benchmarks/bench_sockproto.py [--quick]``
+The original socket_protocol is not on the package index and cannot be
+installed here, so there is no column for it.
+
+Run: ``python tests/benchmarks/bench_sockproto.py [--quick] [--runs N]``
 """
 import argparse
-import multiprocessing
+import contextlib
 import os
+import socket
 import statistics
-import sys
+import threading
 import time
+from typing import Any, Callable, Dict, List, Tuple
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+from benchlib import (LOOPBACK, ServerProcess, blocking_round_trips, serve_bare_selectors,
+                      wait_for_stop)
 
-from sockproto import (  # noqa: E402
-    SID_EXECUTE_REQUEST, SID_EXECUTE_RESPONSE, STATUS_OKAY, pure_json_protocol, struct_json_protocol,
-)
-from sockproto.tcp import tcp_client_stp, tcp_server_stp  # noqa: E402
+from sockproto import (SID_EXECUTE_REQUEST, SID_EXECUTE_RESPONSE, STATUS_OKAY, pure_json_protocol,
+                       struct_json_protocol)
+from sockproto.codec import stp_encode
+from sockproto.tcp import tcp_client_stp, tcp_server_stp
 
-TARGET_ROUND_TRIPS = 10_000
-ONE_WAY_SID = (40, 41)  # a service whose responses carry the one-way messages
+#: The services of the benchmark: EXECUTE echoes; ONE_WAY's responses are counted.
+ONE_WAY_SID = (40, 41)
+COUNT_DID = 1  # EXECUTE with this Data-ID answers the count of one-way messages
+PAYLOAD = {"value": 1, "text": "hello"}
 WAIT = 10.0
-BATCHES = 5
+QUIET = 5  # log level of the comm's raw RX lines: below INFO, off
 PROTOCOLS = {"pure_json_protocol": pure_json_protocol, "struct_json_protocol": struct_json_protocol}
+ORIGINAL_NOTE = ("the original socket_protocol is not on the package index and cannot be installed "
+                 "here: no column for it")
 
 
-def _serve(protocol_name, port_out=None):
-    """Start a server protocol: echo on EXECUTE, count one-way messages; return its comm."""
-    comm = tcp_server_stp("127.0.0.1", 0, rx_log_lvl=5)
+def frame_size(protocol_name: str) -> int:
+    """Bytes on the wire of one benchmark request (stp framing included)."""
+    encode = PROTOCOLS[protocol_name]._encode_frame
+    return len(stp_encode(encode(STATUS_OKAY, SID_EXECUTE_REQUEST, 0, PAYLOAD)))
+
+
+def _line(size: int) -> bytes:
+    return b"x" * (size - 1) + b"\n"
+
+
+# -- the sockproto server --------------------------------------------------------------
+
+def start_server(protocol_name: str) -> Tuple[tcp_server_stp, Any]:
+    """A server protocol that echoes EXECUTE requests and counts one-way messages."""
+    comm = tcp_server_stp(LOOPBACK, 0, rx_log_lvl=QUIET)
     prot = PROTOCOLS[protocol_name](comm)
     prot.add_service(*ONE_WAY_SID)
     count = [0]
 
-    def one_way(msg):
+    def one_way(msg: Any) -> None:
         count[0] += 1
 
     prot.register_callback(ONE_WAY_SID[1], None, one_way)
     prot.register_callback(SID_EXECUTE_REQUEST, None, lambda msg: (STATUS_OKAY, msg.get_data()))
-    prot.register_callback(SID_EXECUTE_REQUEST, 1, lambda msg: (STATUS_OKAY, count[0]))
-    return comm
-
-
-def _server_process(protocol_name, pipe):
-    comm = _serve(protocol_name)
-    pipe.send(comm.port)
-    pipe.recv()  # until the benchmark is done
-    comm.close()
-
-
-def _client(port, protocol_name):
-    comm = tcp_client_stp("127.0.0.1", port, rx_log_lvl=5)
-    prot = PROTOCOLS[protocol_name](comm)
-    prot.add_service(*ONE_WAY_SID)
-    deadline = time.monotonic() + WAIT
-    while not prot.is_connected() and time.monotonic() < deadline:
-        prot._wait_for(prot.is_connected, 0.1)
+    prot.register_callback(SID_EXECUTE_REQUEST, COUNT_DID, lambda msg: (STATUS_OKAY, count[0]))
     return comm, prot
 
 
-def round_trips(prot, count):
-    """Run ``count`` round trips; return (round trips/s, CPU seconds of this process)."""
-    payload = {"value": 1, "text": "hello"}
-    cpu = time.process_time()
-    start = time.perf_counter()
-    for i in range(count):
-        prot.send(SID_EXECUTE_REQUEST, 0, payload)
-        if prot.receive(SID_EXECUTE_RESPONSE, 0, timeout=WAIT) is None:
-            raise RuntimeError("no response")
-    return count / (time.perf_counter() - start), time.process_time() - cpu
+def serve_sockproto(pipe: Any, protocol_name: str) -> None:
+    comm, _prot = start_server(protocol_name)
+    pipe.send(comm.port)
+    wait_for_stop(pipe)
+    comm.close()
 
 
-def round_trip_batches(prot, count):
-    """Round trips in BATCHES batches: (median rate, best rate, CPU microseconds per round trip)."""
-    per_batch = max(1, count // BATCHES)
-    results = [round_trips(prot, per_batch) for _ in range(BATCHES)]
-    rates = [rate for rate, _ in results]
-    cpu_us = sum(cpu for _, cpu in results) / (per_batch * BATCHES) * 1e6
-    return statistics.median(rates), max(rates), cpu_us
+# -- the client's measures ---------------------------------------------------------------
+
+class Client:
+    """A client protocol connected to ``port``, with the measures of the benchmark."""
+
+    def __init__(self, port: int, protocol_name: str) -> None:
+        self.comm = tcp_client_stp(LOOPBACK, port, rx_log_lvl=QUIET)
+        self.prot = PROTOCOLS[protocol_name](self.comm)
+        self.prot.add_service(*ONE_WAY_SID)
+        if not self.comm.wait_connected(WAIT):
+            self.comm.close()
+            raise RuntimeError("no connection to the server on port %d" % port)
+
+    def close(self) -> None:
+        self.comm.close()
+
+    def round_trips(self, seconds: float) -> float:
+        """Round trips/s of ``send`` + ``receive``."""
+        send, receive = self.prot.send, self.prot.receive
+        count = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        while True:
+            send(SID_EXECUTE_REQUEST, 0, PAYLOAD)
+            if receive(SID_EXECUTE_RESPONSE, 0, WAIT) is None:
+                raise RuntimeError("no response within %s s" % WAIT)
+            count += 1
+            if not count % 64 and time.perf_counter() >= deadline:
+                break
+        return count / (time.perf_counter() - start)
+
+    def callback_round_trips(self, seconds: float) -> float:
+        """Round trips/s when the response callback sends the next request."""
+        prot = self.prot
+        done = threading.Event()
+        count = [0]
+        deadline = [0.0]
+
+        def on_response(msg: Any) -> None:
+            count[0] += 1
+            if count[0] % 64 or time.perf_counter() < deadline[0]:
+                prot.send(SID_EXECUTE_REQUEST, 0, PAYLOAD)
+            else:
+                done.set()
+
+        prot.register_callback(SID_EXECUTE_RESPONSE, 0, on_response)
+        try:
+            start = time.perf_counter()
+            deadline[0] = start + seconds
+            prot.send(SID_EXECUTE_REQUEST, 0, PAYLOAD)
+            if not done.wait(seconds + WAIT):
+                raise RuntimeError("callback round trips stalled after %d" % count[0])
+            return count[0] / (time.perf_counter() - start)
+        finally:
+            prot.register_callback(SID_EXECUTE_RESPONSE, 0, None)
+
+    def count(self) -> int:
+        self.prot.send(SID_EXECUTE_REQUEST, COUNT_DID, None)
+        msg = self.prot.receive(SID_EXECUTE_RESPONSE, COUNT_DID, WAIT)
+        if msg is None:
+            raise RuntimeError("no answer to the count request")
+        return msg.get_data()
+
+    def one_way(self, count: int) -> float:
+        """Messages/s of ``count`` one-way messages, the last one known handled."""
+        send = self.prot.send
+        before = self.count()
+        start = time.perf_counter()
+        for _ in range(count):
+            send(ONE_WAY_SID[1], 0, PAYLOAD)
+        counted = self.count() - before
+        rate = count / (time.perf_counter() - start)
+        if counted != count:
+            raise RuntimeError("server counted %d of %d messages" % (counted, count))
+        return rate
 
 
-def one_way(prot, count):
-    payload = {"value": 1, "text": "hello"}
-    prot.send(SID_EXECUTE_REQUEST, 1, None)
-    before = prot.receive(SID_EXECUTE_RESPONSE, 1, timeout=WAIT).get_data()
-    start = time.perf_counter()
-    for _ in range(count):
-        prot.send(ONE_WAY_SID[1], 0, payload)
-    prot.send(SID_EXECUTE_REQUEST, 1, None)
-    counted = prot.receive(SID_EXECUTE_RESPONSE, 1, timeout=WAIT).get_data()
-    rate = count / (time.perf_counter() - start)
-    if counted - before != count:
-        raise RuntimeError("server counted %d of %d messages" % (counted - before, count))
-    return rate
+# -- the physical limit of one-way messages ---------------------------------------------
+
+def blocking_one_way(port: int, size: int, count: int) -> float:
+    """Messages/s of one ``send`` per message to the bare server, one answer at the end."""
+    message = b"x" * size
+    with socket.create_connection((LOOPBACK, port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        send = sock.send
+        start = time.perf_counter()
+        for _ in range(count):
+            if send(message) != size:
+                raise RuntimeError("short send")
+        sock.sendall(b"\n")
+        if not sock.recv(65536):
+            raise ConnectionError("server closed")
+        return count / (time.perf_counter() - start)
 
 
-def run(protocol_name, where, n_rt, n_ow):
-    if where == "process":
-        ctx = multiprocessing.get_context("spawn")
-        ours, theirs = ctx.Pipe()
-        proc = ctx.Process(target=_server_process, args=(protocol_name, theirs), daemon=True)
-        proc.start()
-        port = ours.recv()
-        server = None
-    else:
-        server = _serve(protocol_name)
-        port = server.port
-    comm, prot = _client(port, protocol_name)
-    try:
-        round_trips(prot, min(500, n_rt))  # warm-up
-        rt = round_trip_batches(prot, n_rt)
-        ow = one_way(prot, n_ow)
-    finally:
-        comm.close()
-        if server is not None:
-            server.close()
-        else:
-            ours.send("stop")
-            proc.join(WAIT)
-    return rt, ow
+# -- runs and tables ---------------------------------------------------------------------------
+
+Figures = Dict[str, List[float]]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer messages")
-    args = parser.parse_args()
-    n_rt, n_ow = (2_000, 10_000) if args.quick else (20_000, 100_000)
-    print("sockproto over TCP on 127.0.0.1 (%d round trips, %d one-way messages per run)" % (n_rt, n_ow))
-    print("no original socket_protocol is installable: absolute numbers, target %d round trips/s"
-          % TARGET_ROUND_TRIPS)
-    print("load average at start: %.2f %.2f %.2f (%d CPUs)" % (os.getloadavg() + (os.cpu_count(),)))
-    print("%-22s %-14s %14s %9s %8s %12s %15s" % (
-        "protocol", "server", "round trips/s", "best", "target", "CPU us/trip", "one-way msgs/s"))
+def measure_run(figures: Figures, limit_ports: Dict[str, int], ports: Dict[str, int],
+                seconds: float, one_way_count: int, where: str) -> None:
+    """One run of every figure; the limits are measured between the protocols' figures."""
+    for protocol_name, port in ports.items():
+        size = frame_size(protocol_name)
+        limit_port = limit_ports[protocol_name]
+        limit_rt = blocking_round_trips(limit_port, _line(size), size, seconds)
+        figures.setdefault("limit round trips %s" % protocol_name, []).append(limit_rt)
+        client = Client(port, protocol_name)
+        try:
+            client.round_trips(min(0.2, seconds))  # warm-up
+            add = figures.setdefault
+            add("%s round trips %s" % (where, protocol_name), []).append(client.round_trips(seconds))
+            add("%s callback round trips %s" % (where, protocol_name), []).append(
+                client.callback_round_trips(seconds))
+            add("%s one-way messages %s" % (where, protocol_name), []).append(client.one_way(one_way_count))
+        finally:
+            client.close()
+        limit_ow = blocking_one_way(limit_port, size, one_way_count)
+        figures.setdefault("limit one-way %s" % protocol_name, []).append(limit_ow)
+
+
+def print_tables(figures: Figures, where: str, title: str) -> None:
+    median = {name: statistics.median(values) for name, values in figures.items()}
+    print("\n%s" % title)
+    print("  %-22s %-22s %11s %11s %6s  %s" % ("protocol", "measure (per second)", "sockproto",
+                                               "limit", "ratio", "runs of sockproto"))
     for protocol_name in PROTOCOLS:
-        for where in ("process", "thread"):
-            (rt, best, cpu_us), ow = run(protocol_name, where, n_rt, n_ow)
-            print("%-22s %-14s %14.0f %9.0f %7.2fx %12.1f %15.0f" % (
-                protocol_name, "other process" if where == "process" else "same process",
-                rt, best, rt / TARGET_ROUND_TRIPS, cpu_us, ow))
+        for measure, limit_name in (("round trips", "limit round trips"),
+                                    ("callback round trips", "limit round trips"),
+                                    ("one-way messages", "limit one-way")):
+            name = "%s %s %s" % (where, measure, protocol_name)
+            if name not in median:
+                continue
+            limit = median["%s %s" % (limit_name, protocol_name)]
+            runs = " ".join("%.0f" % value for value in figures[name])
+            print("  %-22s %-22s %11.0f %11.0f %5.2fx  %s" % (
+                protocol_name, measure, median[name], limit, median[name] / limit, runs))
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter and fewer runs")
+    parser.add_argument("--runs", type=int, help="runs per figure (median taken)")
+    parser.add_argument("--no-thread", action="store_true",
+                        help="skip the figures with the server in the client's process")
+    args = parser.parse_args()
+    seconds, runs, one_way_count = (0.5, 3, 10_000) if args.quick else (2.0, 5, 50_000)
+    if args.runs:
+        runs = args.runs
+    print("sockproto over TCP on %s: %d runs of %.1f s per round-trip figure, %d one-way messages"
+          % (LOOPBACK, runs, seconds, one_way_count))
+    print(ORIGINAL_NOTE)
+    print("load average at start: %.2f %.2f %.2f (%d CPUs)" % (os.getloadavg() + (os.cpu_count(),)))
+    for name in PROTOCOLS:
+        print("  %s: %d bytes per request and per reply on the wire" % (name, frame_size(name)))
+    process_figures: Figures = {}
+    with contextlib.ExitStack() as stack:
+        # A bare server per frame size (it answers each line with a reply of that size).
+        limit_ports = {name: stack.enter_context(ServerProcess(serve_bare_selectors,
+                                                               _line(frame_size(name))))
+                       for name in PROTOCOLS}
+        ports = {name: stack.enter_context(ServerProcess(serve_sockproto, name))
+                 for name in PROTOCOLS}
+        for _ in range(runs):
+            measure_run(process_figures, limit_ports, ports, seconds, one_way_count, "process")
+        print_tables(process_figures, "process",
+                     "server in another process (medians; ratio to the physical limit)")
+        if args.no_thread:
+            return
+        thread_figures: Figures = {}
+        servers = {name: start_server(name)[0] for name in PROTOCOLS}
+        try:
+            ports = {name: comm.port for name, comm in servers.items()}
+            for _ in range(runs):
+                measure_run(thread_figures, limit_ports, ports, seconds, one_way_count, "thread")
+        finally:
+            for comm in servers.values():
+                comm.close()
+        print_tables(thread_figures, "thread",
+                     "server in a thread of the client's process (medians; the limit is still "
+                     "two processes)")
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,7 @@
 """Our DeviceServer driven by aiokatcp's Client and SensorWatcher."""
 import asyncio
+import threading
+import time
 
 import pytest
 
@@ -47,6 +49,24 @@ def device():
     srv = started(EveryTypeDevice("127.0.0.1", 0))
     yield srv
     srv.stop(WAIT)
+
+
+@pytest.fixture(autouse=True)
+def device_forgets_the_tests_clients(request):
+    """After each test, wait until the device has closed its end of the test's clients.
+
+    It does so on its I/O thread once a client has gone, a moment after the
+    client's close returns; the leak check that follows would see it open.
+    """
+    yield
+    if "device" not in request.fixturenames:
+        return
+    device = request.getfixturevalue("device")
+    deadline = time.monotonic() + WAIT
+    while device.get_sockets() and time.monotonic() < deadline:
+        turn = threading.Event()
+        device.ioloop.add_callback(turn.set)  # one turn of the device's I/O loop
+        turn.wait(WAIT)
 
 
 async def _connect(address):

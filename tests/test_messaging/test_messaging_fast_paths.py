@@ -52,6 +52,31 @@ def test_header_is_byte_identical_to_json_dumps_of_the_header_dict(content, cont
         outcome(reference_frame, content, content_type, message_type, encoding, extra)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=12), st.lists(json_values, max_size=3),
+       st.dictionaries(st.text(max_size=6), json_values, max_size=3))
+def test_action_message_is_byte_identical_to_json_dumps_of_header_and_content(action, args, kwargs):
+    content = json.dumps({"args": args, "kwargs": kwargs}, ensure_ascii=False).encode("utf-8")
+    expected = reference_frame(content, "json", "message", "utf-8", {"action": action})
+    assert MessageManager.create_action_message(action, args, kwargs) == expected
+    assert MessageManager.create_action_message(action, args, kwargs) == expected  # name cached
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=12), st.text(max_size=8), json_values)
+def test_response_is_byte_identical_to_json_dumps_of_header_and_content(name, request_id, value):
+    content = json.dumps({"value": value}, ensure_ascii=False).encode("utf-8")
+    expected = reference_frame(content, "json", "response", "utf-8",
+                               {"requested_value": name, "request_id": request_id})
+    assert MessageManager.create_response(name, request_id, value) == expected
+    assert MessageManager.create_response(name, request_id, value) == expected  # name cached
+
+
+def test_action_name_too_long_for_the_protoheader_is_refused():
+    with pytest.raises(ValueError, match="does not fit the 2-byte protoheader"):
+        MessageManager.create_action_message("a" * 70000)
+
+
 def test_extra_header_overriding_a_standard_key_keeps_its_place():
     data = MessageManager.create_message(b"{}", "json", "message",
                                          additional_headers={"content-type": "binary", "x": 1})

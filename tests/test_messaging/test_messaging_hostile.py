@@ -315,19 +315,39 @@ def test_peer_that_never_reads_is_closed_once_its_send_queue_is_full(server):
     assert server.still_serving()
 
 
-def test_one_frame_larger_than_the_bound_is_still_sent(server):
-    server_end = server.healthy_end
-    server_end.max_queued_output = 1000
+def test_output_bound_set_on_the_class_applies_to_connections_made_after(server, monkeypatch):
+    monkeypatch.setattr(messaging.ConnectionManager, "max_queued_output", 100_000)
+    peer, server_end = server.raw_peer()  # never reads
+    with LogWatcher() as log:
+        for _ in range(100):  # 50 MB: more than the socket buffers take, then the bound
+            server_end.send_message("blob", ["x" * 500_000])
+            if server_end.socket is None:
+                break
+        log.wait_for("more than max_queued_output (100000)", logging.ERROR)
+        assert server.gone.get(timeout=WAIT) is server_end
+        [closing] = [m for m in log.messages(logging.ERROR) if m.startswith("Closing the connection")]
+    queued = int(closing.split(": ")[1].split(" bytes")[0])
+    assert queued <= 501_000  # one frame was queued when the next one overflowed (16 MiB: ~32)
+    assert server.still_serving()
+
+
+def test_one_frame_larger_than_the_bound_is_still_sent(server, node):
+    client_loop = node("small-bound-client")
+    client_loop.start()
+    client = messaging.ConnectionManager()
+    client.max_queued_output = 1000  # read by connect()
+    client_loop.connect("127.0.0.1", server.port, client)
     got = queue.Queue()
 
     @messaging.message_callback("big-one")
     def big_one(connection, text):
         got.put(len(text))
     try:
-        server_end.send_message("big-one", ["y" * 5000])
+        client.send_message("big-one", ["y" * 5000])
         assert got.get(timeout=WAIT) == 5000
     finally:
         messaging.ConnectionManager.messages_callbacks.pop("big-one")
+    assert request(client, "twice", 8).result(WAIT) == 16
     assert server.still_serving()
 
 

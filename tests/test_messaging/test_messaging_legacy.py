@@ -374,7 +374,7 @@ def test_drone_leaving_makes_the_server_close_the_client_inner(server, drone):
     assert client.socket is None and not client.connected
 
 
-def test_guarded_send_of_a_disconnected_client_queues_nothing(server, drone):
+def test_guarded_send_of_a_disconnected_client_sends_nothing(server, drone, drone_callbacks):
     client = connected_client(server, drone)
     client.connected = False  # the connection stays; only the guard is checked
     with LogWatcher() as log:
@@ -382,6 +382,9 @@ def test_guarded_send_of_a_disconnected_client_queues_nothing(server, drone):
         client.get_response("time", None)
     assert log.messages().count("Function requires client to be connected!") == 2
     assert not client._send_queue
+    client.connected = True
+    client.send_message("led_test")
+    assert drone_callbacks.get(timeout=WAIT) == ("led_test", [], {})  # no takeoff before it
 
 
 def test_drone_finds_the_server_from_its_server_ip_datagram(drone_callbacks):

@@ -366,3 +366,38 @@ def test_tls_stream_does_its_handshake_on_the_loop_and_echoes(loop, pair, certif
             received += client.recv(100)
         assert received == b"HELLO\nWORLD\n"
     assert rec.wait_closed()
+
+
+class CountingLoop:
+    """A loop for a Stream that counts the calls handed to it from other threads."""
+
+    def __init__(self, loop):
+        self._loop = loop
+        self.handed = 0
+        self.register = loop.register
+        self.modify = loop.modify
+        self.unregister = loop.unregister
+        self.in_loop_thread = loop.in_loop_thread
+
+    def call_soon(self, callback, *args):
+        self.handed += 1
+        self._loop.call_soon(callback, *args)
+
+
+def test_writes_while_output_is_queued_do_not_wake_the_loop_again(loop, pair):
+    ours, peer = pair
+    rec = Recorder()
+    counting = CountingLoop(loop)
+    stream = make_stream(counting, ours, rec, max_output=1 << 30)
+    block = b"q" * 65536
+    while stream.output_size == 0:  # the peer never reads: soon the kernel takes no more
+        assert stream.write(block)
+    # Let the loop flush once and watch for write readiness.
+    done = threading.Event()
+    loop.call_soon(done.set)
+    assert done.wait(WAIT)
+    handed = counting.handed
+    for _ in range(50):
+        assert stream.write(b"more")
+    assert counting.handed == handed
+    close_and_wait(stream, rec)

@@ -1,6 +1,7 @@
 """SAMPHubServer over the wire: registration, metadata, subscriptions, faults, life cycle."""
 import os
 import stat
+import threading
 import urllib.request
 import xmlrpc.client
 
@@ -215,3 +216,24 @@ def test_start_wait_blocks_until_the_hub_stops(private_env):
     hub = SAMPHubServer(lockfile=str(private_env / "lock"), web_profile=False, timeout=1)
     hub.start(wait=True)
     assert not hub.is_running
+
+
+def _hub_threads(before):
+    prefixes = ("SAMPHubServer", "SAMPWebProfile", "SAMPHubDelivery")
+    return [t for t in threading.enumerate() if t not in before and t.name.startswith(prefixes)]
+
+
+def test_idle_hub_runs_one_loop_thread_for_both_profiles(make_hub, make_client):
+    before = set(threading.enumerate())
+    hub = make_hub(web_profile=True, web_port=0)
+    sender, receiver = make_client(), make_client()
+    receiver.subscribe("test.note")
+    sender.hub.notify(sender.key, receiver.id, {"samp.mtype": "test.note", "samp.params": {}})
+    assert receiver.wait_mtype("test.note")
+    with urllib.request.urlopen("http://127.0.0.1:%d/crossdomain.xml" % hub._web_port,
+                                timeout=WAIT) as response:
+        assert response.status == 200
+    for thread in _hub_threads(before):
+        if thread.name != "SAMPHubServer":  # workers and deliveries end once idle
+            thread.join(WAIT)
+    assert [t.name for t in _hub_threads(before)] == ["SAMPHubServer"]

@@ -95,6 +95,36 @@ def test_pool_is_usable_from_many_threads(server):
     assert sorted(results, key=int) == [str(i) for i in range(12)]
 
 
+def test_pool_runs_at_most_size_calls_at_once():
+    srv = XMLRPCServer(pool_size=8)
+    lock, release = threading.Lock(), threading.Event()
+    state = {"now": 0, "max": 0}
+
+    def slow():
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+            if state["now"] == 3:
+                release.set()
+        release.wait(10)
+        with lock:
+            state["now"] -= 1
+        return ""
+    srv.register_function(slow, "samp.hub.slow")
+    srv.start()
+    pool = ServerProxyPool(3, SAMPXXEServerProxy, srv.url)
+    threads = [threading.Thread(target=pool.samp.hub.slow) for _ in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    finally:
+        pool.shutdown()
+        assert srv.stop(10)
+    assert state["max"] == 3
+
+
 class _OneShotHTTP:
     """Answers each connection with a fixed HTTP response (or never answers)."""
 

@@ -81,10 +81,29 @@ def test_oversized_input_raises_response_error():
         safe_xmlrpc_loads(b" " * (MAX_XMLRPC_BODY + 1))
 
 
-def test_too_deep_nesting_raises_response_error():
-    depth = MAX_XMLRPC_DEPTH
-    data = (b"<methodResponse><params><param>" + b"<value><array><data>" * depth
+def nested_arrays(depth):
+    return (b"<methodResponse><params><param>" + b"<value><array><data>" * depth
             + b"</data></array></value>" * depth + b"</param></params></methodResponse>")
+
+
+def test_too_deep_nesting_raises_response_error_that_says_so():
+    with pytest.raises(xmlrpc.client.ResponseError) as info:
+        safe_xmlrpc_loads(nested_arrays(MAX_XMLRPC_DEPTH + 1))
+    assert info.value.args == ("XML-RPC document nested too deeply",)
+
+
+def test_nesting_up_to_the_limit_is_accepted():
+    (value,), _ = safe_xmlrpc_loads(nested_arrays(MAX_XMLRPC_DEPTH))
+    for _ in range(MAX_XMLRPC_DEPTH - 1):
+        value, = value
+    assert value == []
+
+
+def test_structs_count_towards_the_nesting_limit():
+    depth = MAX_XMLRPC_DEPTH + 1
+    data = (b"<methodResponse><params><param>"
+            + b"<value><struct><member><name>a</name>" * depth + b"<value>x</value>"
+            + b"</member></struct></value>" * depth + b"</param></params></methodResponse>")
     with pytest.raises(xmlrpc.client.ResponseError):
         safe_xmlrpc_loads(data)
 

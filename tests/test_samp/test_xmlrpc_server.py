@@ -172,6 +172,27 @@ def test_worker_pool_bounds_concurrent_dispatch():
         assert srv.stop(WAIT)
 
 
+def test_sequential_calls_on_one_connection_are_served_by_one_worker(server):
+    workers = set()
+    server.register_function(lambda: workers.add(threading.current_thread().name) or "", "m")
+    server.start()
+    with proxy(server) as p:
+        for _ in range(50):
+            p.m()
+    assert workers == {"TestServer-worker-1"}
+
+
+def test_idle_workers_end_and_new_ones_start_for_the_next_call(server):
+    server.register_function(lambda: threading.current_thread().name, "m")
+    server.start()
+    with proxy(server) as p:
+        first = p.m()
+        worker = next(t for t in threading.enumerate() if t.name == first)
+        worker.join(WAIT)  # ends by itself once idle
+        assert not worker.is_alive()
+        assert p.m().startswith("TestServer-worker-")
+
+
 def test_http_handler_serves_get_and_prefix_routes(server):
     server.add_http_handler("GET", "/crossdomain.xml", lambda i: (200, [("Content-Type", "text/xml")], b"<x/>"))
     server.add_http_handler("GET", "/translator/*", lambda i: (200, {}, i.path.encode()))

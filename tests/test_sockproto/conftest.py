@@ -52,8 +52,7 @@ def make_pair(make_comms: Callable[..., Tuple[Any, Any]]) -> Callable[..., Tuple
         client_comm, server_comm = make_comms()
         server_prot = protocol(server_comm, **(server or {}))
         client_prot = protocol(client_comm, **(client or {}))
-        assert client_prot._wait_for(client_prot.is_connected, WAIT)
-        assert server_prot._wait_for(server_prot.is_connected, WAIT)
+        assert client_comm.wait_connected(WAIT) and server_comm.wait_connected(WAIT)
         return client_prot, server_prot
 
     return make

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from sockproto.codec import (
-    DEFAULT_MAX_JSON_DEPTH, ChecksumError, FrameError, StpDecoder, decode_pure_frame,
+    DEFAULT_MAX_JSON_DEPTH, BadFrame, ChecksumError, FrameError, StpDecoder, decode_pure_frame,
     decode_struct_frame, encode_pure_frame, encode_struct_frame, json_too_deep, stp_encode,
 )
 
@@ -47,33 +47,36 @@ def test_stp_decoder_waits_for_split_escape():
     assert decoder.decode(b">") == [b"a:b"]
 
 
+def _reasons(items):
+    """Frames as they are, dropped frames as ("dropped", reason)."""
+    return [item if isinstance(item, bytes) else ("dropped", item.reason) for item in items]
+
+
 def test_stp_decoder_resyncs_on_frame_start_inside_frame():
-    decoder = StpDecoder()
-    decoder.feed(b":<lost:<kept:>")
-    with pytest.raises(FrameError, match="frame start inside a frame"):
-        decoder.next_frame()
-    assert decoder.next_frame() == b"kept"
+    items = StpDecoder().feed(b":<lost:<kept:>")
+    assert _reasons(items) == [("dropped", "frame start inside a frame: 4 bytes dropped"), b"kept"]
 
 
-def test_stp_decoder_drops_frame_with_invalid_escape():
-    decoder = StpDecoder()
-    decoder.feed(b":<bad:x:>:<good:>")
-    with pytest.raises(FrameError, match="invalid stp escape"):
-        decoder.next_frame()
-    assert decoder.next_frame() == b"good"
+def test_stp_decoder_marks_frame_with_invalid_escape_as_dropped_and_goes_on():
+    items = StpDecoder().feed(b":<bad:x:>:<good:>")
+    assert _reasons(items) == [("dropped", "invalid stp escape b':x': 3 bytes dropped"), b"good"]
 
 
 def test_stp_decoder_drops_frame_over_the_limit_and_stays_bounded():
     decoder = StpDecoder(max_frame_size=100)
-    decoder.feed(b":<" + b"y" * 150)
-    with pytest.raises(FrameError, match="longer than 100"):
-        decoder.next_frame()
+    assert _reasons(decoder.feed(b":<" + b"y" * 150)) == [("dropped", "frame longer than 100 bytes: dropped")]
     for _ in range(100):  # the rest of the huge frame is skipped, not stored
-        decoder.feed(b"y" * 1000)
-        assert decoder.next_frame() is None
+        assert decoder.feed(b"y" * 1000) == []
         assert decoder.buffered <= 1
-    decoder.feed(b":>:<ok:>")
-    assert decoder.next_frame() == b"ok"
+    assert decoder.feed(b":>:<ok:>") == [b"ok"]
+
+
+def test_stp_decoder_decode_leaves_out_dropped_frames():
+    assert StpDecoder().decode(b":<one:>:<bad:x:>:<two:>") == [b"one", b"two"]
+
+
+def test_stp_decoder_takes_a_memoryview():
+    assert StpDecoder().feed(memoryview(b"..:<a::b:>")) == [b"a:b"]
 
 
 def test_stp_decoder_holds_no_memory_once_everything_fed_is_taken():
@@ -110,20 +113,11 @@ def test_stp_round_trip_in_any_chunking(frames, chunk):
 
 @PROPERTY
 @given(st.binary(max_size=500), st.integers(min_value=0, max_value=64))
-def test_stp_decoder_gives_frames_or_frame_errors_for_any_bytes(data, limit):
+def test_stp_decoder_gives_frames_or_dropped_frame_markers_for_any_bytes(data, limit):
     decoder = StpDecoder(max_frame_size=limit)
-    decoder.feed(data)
-    for _ in range(len(data) + 2):
-        try:
-            frame = decoder.next_frame()
-        except FrameError:
-            continue
-        if frame is None:
-            break
-        assert len(frame) <= limit
-    else:
-        pytest.fail("decoder did not come to rest")
-    assert decoder.buffered <= limit + 2
+    for item in decoder.feed(data):
+        assert isinstance(item, BadFrame) or (isinstance(item, bytes) and len(item) <= limit)
+    assert decoder.buffered <= limit + 1
 
 
 @PROPERTY
@@ -135,20 +129,11 @@ def test_stp_frames_after_garbage_are_found(frames, garbage):
 
 
 def _decode_all(decoder, chunks):
-    """Frames and the number of frame errors, feeding ``chunks`` one after the other."""
-    frames, errors = [], 0
+    """Frames and dropped frames (with their reasons), feeding ``chunks`` one after the other."""
+    items = []
     for chunk in chunks:
-        decoder.feed(chunk)
-        while True:
-            try:
-                frame = decoder.next_frame()
-            except FrameError:
-                errors += 1
-                continue
-            if frame is None:
-                break
-            frames.append(frame)
-    return frames, errors
+        items.extend(_reasons(decoder.feed(chunk)))
+    return items, decoder.skipped
 
 
 stp_soup = st.lists(st.sampled_from([b":", b"::", b":<", b":>", b"<", b">", b"a", b"\x00"]),
@@ -158,6 +143,16 @@ stp_soup = st.lists(st.sampled_from([b":", b"::", b":<", b":>", b"<", b">", b"a"
 @PROPERTY
 @given(stp_soup, st.integers(min_value=0, max_value=8))
 def test_stp_decoder_reads_any_bytes_alike_at_once_and_byte_by_byte(data, limit):
+    whole = _decode_all(StpDecoder(max_frame_size=limit), [data])
+    single = _decode_all(StpDecoder(max_frame_size=limit), [data[i:i + 1] for i in range(len(data))])
+    assert whole == single
+
+
+@PROPERTY
+@given(stp_soup, st.integers(min_value=0, max_value=8))
+def test_stp_decoder_reads_a_chunk_framed_by_start_and_end_alike_at_once_and_byte_by_byte(
+        soup, limit):
+    data = b":<" + soup + b":>"
     whole = _decode_all(StpDecoder(max_frame_size=limit), [data])
     single = _decode_all(StpDecoder(max_frame_size=limit), [data[i:i + 1] for i in range(len(data))])
     assert whole == single
@@ -322,13 +317,25 @@ def test_json_text_without_the_c_encoder_matches_json_dumps(monkeypatch):
     from sockproto import codec
     value = {"x": [1, 2.5, None, True, "\u00e9"], "y": {"z": "a\nb"}}
     fast = codec._json_text(value)
-    monkeypatch.setattr(codec, "_c_make_encoder", None)
+    monkeypatch.setattr(codec, "_SHARED_ENCODER", None)
     assert codec._json_text(value) == fast == json.dumps(value)
 
 
-def test_fast_json_encoder_is_checked_against_json_dumps():
+def test_fast_json_encoder_is_checked_against_json_dumps(monkeypatch):
     from sockproto import codec
-    assert codec._c_make_encoder is None or codec._fast_encoder_works()
+    assert codec._shared_encoder() is not None or codec._c_make_encoder is None
+    monkeypatch.setattr(codec, "_c_make_encoder", lambda *args: lambda value, level: ["[1]"])
+    assert codec._shared_encoder() is None  # it writes something else than json.dumps
+
+
+def test_pure_frame_with_deep_data_raises_as_json_dumps_does():
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(RecursionError):
+        json.dumps(deep)
+    with pytest.raises(RecursionError):
+        encode_pure_frame(0, 10, 1, deep)
 
 
 # -- JSON nesting depth ----------------------------------------------------------------

@@ -7,9 +7,12 @@ tracemalloc.
 """
 import gc
 import logging
+import resource
+import selectors
 import socket
 import struct
 import threading
+import time
 import tracemalloc
 import zlib
 from contextlib import contextmanager
@@ -99,15 +102,15 @@ def make_server():
     comms = []
     raw_peers = []
 
-    def make(secret=None):
-        server_comm = tcp_server_stp(LOOPBACK, 0, rx_log_lvl=logging.DEBUG)
+    def make(secret=None, **tcp_options):
+        server_comm = tcp_server_stp(LOOPBACK, 0, rx_log_lvl=logging.DEBUG, **tcp_options)
         comms.append(server_comm)
         server = pure_json_protocol(server_comm, secret=secret)
         server.register_callback(SID_READ_REQUEST, 0, lambda msg: (STATUS_OKAY, "healthy"))
         client_comm = tcp_client_stp(LOOPBACK, server_comm.port, rx_log_lvl=logging.DEBUG)
         comms.append(client_comm)
         client = pure_json_protocol(client_comm, secret=secret)
-        assert client._wait_for(client.is_connected, WAIT)
+        assert client_comm.wait_connected(WAIT)
         if secret is not None:
             assert client.authentificate(WAIT)
         return server_comm, server, client
@@ -309,4 +312,106 @@ def test_data_nested_one_level_beyond_the_limit_is_dropped(make_server, caplog):
     assert server.receive(SID_READ_RESPONSE, 1, timeout=0) is not None
     assert server.receive(SID_READ_RESPONSE, 2, timeout=0) is None
     assert any("nested deeper than" in r.getMessage() for r in caplog.records)
+    assert_still_serving(client)
+
+
+# -- connections ---------------------------------------------------------------------------
+def test_idle_connections_hold_no_receive_buffer_and_free_everything_when_closed(make_server):
+    server_comm, server, client = make_server()
+    count = 100
+    closed = wait_for_disconnects(server_comm, count)
+    with traced_memory() as grown:
+        hostiles = [make_server.raw(server_comm.port) for _ in range(count)]  # each has been read from
+        assert grown() < count * 32 * 1024
+        for hostile in hostiles:
+            hostile.close()
+        assert closed()
+        assert grown() < SLACK
+    assert_still_serving(client)
+
+
+def test_a_peer_that_does_not_read_is_closed_once_its_unsent_data_passes_the_bound(make_server, caplog):
+    max_output = MIB
+    server_comm, server, client = make_server(max_output=max_output)
+    server.register_callback(SID_READ_REQUEST, 9, lambda msg: (STATUS_OKAY, "x" * (64 * 1024)))
+    closed = wait_for_disconnects(server_comm, 1)
+    hostile = make_server.raw(server_comm.port)
+    hostile.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    with caplog.at_level(logging.WARNING, logger="sockproto.tcp"):
+        with traced_memory() as grown:
+            for _ in range(300):  # 20 MB of answers that are never read
+                try:
+                    hostile.send(SID_READ_REQUEST, 9, None)
+                except OSError:
+                    break  # closed by the server already
+            assert closed()
+            assert grown() < max_output + SLACK
+    assert any("unsent" in record.getMessage() for record in caplog.records)
+    assert_still_serving(client)
+
+
+# The kernel waits this long before it sends a dropped SYN again.
+SYN_RETRY_DELAY = 1.0
+# tcpi_total_retrans in Linux's struct tcp_info.
+_TCP_INFO_TOTAL_RETRANS = 100
+
+
+def _retransmissions(sock):
+    """Segments the kernel sent again on ``sock`` (Linux), or None where it does not tell."""
+    if not hasattr(socket, "TCP_INFO"):
+        return None
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_TOTAL_RETRANS + 4)
+    return struct.unpack_from("I", info, _TCP_INFO_TOTAL_RETRANS)[0]
+
+
+@pytest.fixture
+def descriptors():
+    """Room for ``count`` more open descriptors, or a skip."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def need(count):
+        wanted = count + 256
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            if hard != resource.RLIM_INFINITY and hard < wanted:
+                pytest.skip("the descriptor limit (%d) is too low for %d sockets" % (hard, count))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+    yield need
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_thousand_clients_connecting_at_once_connect_without_a_syn_retry(make_server, descriptors):
+    count = 1000
+    descriptors(2 * count)
+    server_comm, server, client = make_server()
+    accepted = threading.Semaphore(0)
+    server_comm.register_connect_callback(accepted.release)
+    selector = selectors.DefaultSelector()
+    socks, slowest = [], 0.0
+    try:
+        started = {}
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.setblocking(False)
+            started[sock] = time.monotonic()
+            sock.connect_ex((LOOPBACK, server_comm.port))
+            selector.register(sock, selectors.EVENT_WRITE)
+        deadline = time.monotonic() + WAIT
+        while selector.get_map() and time.monotonic() < deadline:
+            for key, _ in selector.select(max(0.0, deadline - time.monotonic())):
+                selector.unregister(key.fileobj)
+                slowest = max(slowest, time.monotonic() - started[key.fileobj])
+                assert key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+        assert not selector.get_map(), "%d clients not connected" % len(selector.get_map())
+        assert all(accepted.acquire(timeout=WAIT) for _ in range(count))
+        retransmitted = [_retransmissions(sock) for sock in socks]
+        if None in retransmitted:
+            assert slowest < SYN_RETRY_DELAY
+        else:
+            assert sum(retransmitted) == 0, "a SYN was sent again: the listen backlog overflowed"
+    finally:
+        selector.close()
+        for sock in socks:
+            sock.close()
     assert_still_serving(client)

@@ -78,7 +78,7 @@ def test_codec_and_constants_are_leaves():
 
 
 def test_protocol_layer_imports_no_transport():
-    transports = {"sockproto.tcp", "sockproto.memory", "sockproto._stream", "sockproto._commbase"}
+    transports = {"sockproto.tcp", "sockproto.memory", "sockproto._commbase"}
     for module in ("sockproto.protocol", "sockproto._peer", "sockproto._services", "sockproto._buffer",
                    "sockproto.codec"):
         assert _imported_modules(module) & transports == set(), module

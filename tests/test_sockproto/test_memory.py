@@ -96,11 +96,13 @@ def test_receive_buffer_drops_oldest_over_the_limit(pair, monkeypatch):
     assert client.receive(SID_READ_RESPONSE, 0, timeout=0) is None
 
 
-def test_close_ends_the_dispatch_thread():
+def test_close_ends_the_dispatch_threads():
+    before = set(threading.enumerate())
     client, server = comm_pair()
-    thread = client._thread
+    started = set(threading.enumerate()) - before
+    assert len(started) == 2
     assert client.close(WAIT) and server.close(WAIT)
-    assert not thread.is_alive()
+    assert not any(thread.is_alive() for thread in started)
     assert client.send(b"x", timeout=0.01) is False
 
 

@@ -63,8 +63,8 @@ def test_client_reconnects_after_server_drops_it(server):
 
     try:
         client.register_connect_callback(on_connect)
-        assert client._wait_connected(WAIT)
-        assert server._wait_connected(WAIT)  # accepted on the server side too
+        assert client.wait_connected(WAIT)
+        assert server.wait_connected(WAIT)  # accepted on the server side too
         server.reconnect()  # closes every client connection
         assert two.wait(WAIT)
         assert client.is_connected()
@@ -80,7 +80,7 @@ def test_client_connects_once_the_server_is_up():
         assert not client.is_connected()
         server = tcp_server_stp(LOOPBACK, port)
         try:
-            assert client._wait_connected(WAIT)
+            assert client.wait_connected(WAIT)
         finally:
             server.close()
     finally:
@@ -90,7 +90,7 @@ def test_client_connects_once_the_server_is_up():
 def test_connect_callback_registered_late_is_called(server):
     client = tcp_client_stp(LOOPBACK, server.port)
     try:
-        assert client._wait_connected(WAIT)
+        assert client.wait_connected(WAIT)
         called = threading.Event()
         client.register_connect_callback(called.set)
         assert called.wait(WAIT)
@@ -153,17 +153,19 @@ def test_connection_state_is_dropped_when_client_leaves(server, clients):
 
 
 def test_close_with_connected_clients_returns_true_and_frees_everything():
+    before = set(threading.enumerate())
     server = tcp_server_stp(LOOPBACK, 0)
     client = tcp_client_stp(LOOPBACK, server.port)
-    assert client._wait_connected(WAIT)
+    started = set(threading.enumerate()) - before
+    assert client.wait_connected(WAIT)
     assert server.stop(WAIT) is True
     assert client.stop(WAIT) is True
-    assert server._loop.thread is not None and not server._loop.thread.is_alive()
+    assert len(started) == 2 and not any(thread.is_alive() for thread in started)
 
 
 def test_send_after_close_returns_false(server):
     client = tcp_client_stp(LOOPBACK, server.port)
-    assert client._wait_connected(WAIT)
+    assert client.wait_connected(WAIT)
     client.close()
     assert client.send(b"late", timeout=0.05) is False
 
