@@ -28,8 +28,9 @@ class DeviceClient(metaclass=DeviceMetaclass):
     """A client connection to a KATCP device.
 
     Subclasses add ``inform_<name>(self, msg)`` and ``reply_<name>(self, msg)``
-    methods (with docstrings); they run on the client's I/O thread and
-    should not block. Messages without a handler go to
+    methods (with docstrings); they run on the client's loop (its I/O thread,
+    or a thread blocked in ``blocking_request``, which runs the loop while it
+    waits), one at a time, and should not block. Messages without a handler go to
     :meth:`unhandled_inform` / :meth:`unhandled_reply` /
     :meth:`unhandled_request`.
 

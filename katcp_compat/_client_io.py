@@ -3,7 +3,7 @@
 One :class:`ClientIO` serves one run of a client (from ``start()`` to
 ``stop()``). Its loop thread (``katcp-client-io host:port``) connects with a
 :class:`~protocompat.netutil.Connector`, reads through a
-:class:`~protocompat.netutil.CallerReadStream` whose decoder is a
+:class:`~protocompat.netutil.Stream` whose decoder is a
 :class:`~katcp_compat.core.LineDecoder`, and runs the owner's callbacks.
 """
 
@@ -11,8 +11,7 @@ import logging
 import socket
 from typing import Any, Callable, Optional, Tuple
 
-from protocompat.netutil import (CallerReadStream, Connector, PeerClosed, SelectorLoop,
-                                 call_later_shared)
+from protocompat.netutil import Connector, PeerClosed, SelectorLoop, Stream, call_later_shared
 
 from ._codec import MessageParser
 from ._futures import AsyncEvent
@@ -40,13 +39,13 @@ class ClientIO:
     address : (str, int)
         The device.
     on_message : callable
-        ``on_message(item)`` for each Message or BadLine; loop thread.
+        ``on_message(item)`` for each Message or BadLine; on the loop.
     on_connect : callable
-        ``on_connect()`` once connected; loop thread.
+        ``on_connect()`` once connected; on the loop.
     on_disconnect : callable
-        ``on_disconnect(reason)`` when the connection closes; loop thread.
+        ``on_disconnect(reason)`` when the connection closes; on the loop.
     on_stopping : callable
-        ``on_stopping()`` when the run ends; loop thread.
+        ``on_stopping()`` when the run ends; on the loop.
     max_line, max_output : int
         Longest line accepted; most bytes of unsent output (past it the
         connection is closed with a logged warning).
@@ -74,7 +73,7 @@ class ClientIO:
         self._logger = logger
         self.loop: Optional[SelectorLoop] = None
         self._connector: Optional[Connector] = None
-        self._stream: Optional[CallerReadStream] = None
+        self._stream: Optional[Stream] = None
         self._stopping = False
         self.running = AsyncEvent(self)
         self.stopped = AsyncEvent(self)
@@ -178,13 +177,6 @@ class ClientIO:
         stream = self._stream
         return stream is not None and stream.write(data)
 
-    def read_here(self, take: Callable[[Any], bool], done: Callable[[], bool],
-                  timeout: Optional[float], first: Callable[[], Any]) -> bool:
-        """Read replies in the calling thread while it waits (see
-        :meth:`protocompat.netutil.CallerReadStream.read_here`); False when not possible."""
-        stream = self._stream
-        return stream is not None and stream.read_here(take, done, timeout, first)
-
     def disconnect(self) -> None:
         """Close the current connection (a new one follows if auto_reconnect is on)."""
         stream = self._stream
@@ -195,9 +187,9 @@ class ClientIO:
         if not self.running.is_set():
             sock.close()
             return
-        self._stream = CallerReadStream(
-            self.loop, sock, LineDecoder(self._max_line, MessageParser()), self._on_message,
-            self._closed, max_output=self._max_output, name=self._name)
+        self._stream = Stream(self.loop, sock, LineDecoder(self._max_line, MessageParser()),
+                              self._on_message, self._closed, max_output=self._max_output,
+                              name=self._name)
         self._stream.start()
         self.disconnected.clear()
         self.connected.set()

@@ -3,9 +3,10 @@
 :class:`DeviceClient` is the base; :class:`CallbackClient` (alias
 :class:`AsyncClient`) adds requests with callbacks, Futures and blocking
 waits; :class:`BlockingClient` is the same class under its katcp 0.5 name.
-Every client has one I/O thread; reply and inform callbacks run on it.
-Requests may be made from any other thread. A thread blocked in
-``blocking_request`` reads its reply itself (see :meth:`CallbackClient.blocking_request`).
+Every client has one I/O thread; reply and inform callbacks run on it, or on
+a thread blocked in ``blocking_request``, which runs the client's loop itself
+while it waits (see :meth:`CallbackClient.blocking_request`). Requests may be
+made from any other thread.
 """
 
 import collections
@@ -15,9 +16,10 @@ import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar
 
+from protocompat.netutil import SelectorLoop
+
 from ._client_base import DeviceClient, log
 from ._text import address_to_string
-from ._line_decoder import BadLine
 from .core import KatcpClientError, Message
 # Also importable from here, as from katcp.client.
 from .core import (AsyncEvent, DeviceMetaclass, KatcpClientDisconnected,  # noqa: F401
@@ -71,16 +73,12 @@ _STOPPED_REASON = "Client stopped before reply was received"
 _CLOSED_REASON = "Connection closed before reply was received"
 #: Extra seconds a blocking caller waits beyond the request timeout.
 _EXTRA_WAIT = 1.0
-#: Methods through which every message passes; a subclass that overrides one
-#: sees every message on the I/O thread (no reading in a blocked caller's thread).
-_DISPATCH_METHODS = ("_on_message", "handle_message", "handle_reply", "handle_inform")
 
 
 class _Pending:
     """A request waiting for its reply."""
 
-    __slots__ = ("mid", "request", "reply_cb", "inform_cb", "user_data", "timer", "start",
-                 "waiter")
+    __slots__ = ("mid", "request", "reply_cb", "inform_cb", "user_data", "timer", "start")
 
     def __init__(self, mid: bytes, request: Message, reply_cb: Optional[Callable[..., Any]],
                  inform_cb: Optional[Callable[..., Any]], user_data: Optional[tuple]) -> None:
@@ -91,14 +89,15 @@ class _Pending:
         self.user_data = user_data
         self.timer: Any = None
         self.start = time.monotonic()
-        self.waiter: Optional[_Waiter] = None  # set for a blocking request
 
 
 class _Waiter:
-    """Hands one request's informs and reply to the thread blocked on it.
+    """One request's informs and reply, for the thread blocked on it.
 
-    The caller waits on a lock that the reply releases: one lock, no
-    condition variable.
+    The blocked thread runs the client's loop itself while it waits
+    (:meth:`protocompat.netutil.SelectorLoop.wait_for`), so the reply is read and handled in that
+    thread. When the loop is ending it waits instead on a lock that the reply
+    (or the failure of the request) releases.
     """
 
     __slots__ = ("_lock", "reply", "informs", "last_activity")
@@ -122,9 +121,16 @@ class _Waiter:
     def done(self) -> bool:
         return self.reply is not None
 
-    def wait(self, timeout: Optional[float]) -> bool:
-        """Wait up to ``timeout`` seconds (None: no limit); True once the reply is in."""
-        if self._lock.acquire(True, -1 if timeout is None else max(0.0, timeout)):
+    def wait(self, loop: Optional[SelectorLoop], deadline: Optional[float]) -> bool:
+        """Wait until the reply is in or ``deadline`` (monotonic clock; None: no limit)
+        passes, running ``loop`` meanwhile; True once the reply is in."""
+        if self.reply is not None:
+            return True
+        if loop is not None and loop.wait_for(
+                self.done, None if deadline is None else max(0.0, deadline - time.monotonic())):
+            return True
+        remaining = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if self._lock.acquire(True, remaining):
             self._lock.release()  # later waits return at once
             return True
         return False
@@ -164,9 +170,6 @@ class CallbackClient(DeviceClient):
         super().__init__(host, port, tb_limit=tb_limit, logger=logger,
                          auto_reconnect=auto_reconnect)
         self._request_timeout = timeout
-        cls = type(self)
-        self._caller_reads = all(getattr(cls, name) is getattr(CallbackClient, name)
-                                 for name in _DISPATCH_METHODS)
         self._pending_lock = threading.Lock()
         # Held while a request is queued for its reply and written, so that
         # the wire order is the order of the per-name queues.
@@ -229,7 +232,8 @@ class CallbackClient(DeviceClient):
                          use_mid: Optional[bool] = None) -> None:
         """Send a request; its informs and reply go to the callbacks.
 
-        Callbacks run on the I/O thread as ``reply_cb(msg, *user_data)`` and
+        Callbacks run on the client's loop (the I/O thread, or a thread blocked
+        in :meth:`blocking_request`) as ``reply_cb(msg, *user_data)`` and
         ``inform_cb(msg, *user_data)`` (just ``(msg)`` when ``user_data`` is
         None). A timeout, a lost connection or a failure to send gives
         ``reply_cb`` a ``fail`` message.
@@ -309,13 +313,13 @@ class CallbackClient(DeviceClient):
         Never raises for a failed request: a timeout or a lost connection
         comes back as a ``fail`` reply.
 
-        The calling thread reads the reply itself, with no hand-over from the
-        I/O thread: it takes reading over before the request goes out.
-        Messages of other requests and asynchronous informs still go to their
-        callbacks and handlers on the I/O thread, in the order received (those
-        received before the reply have been handled when this returns). A
-        subclass that overrides ``handle_message``, ``handle_reply`` or
-        ``handle_inform`` gets every message through them on the I/O thread.
+        While it waits, the calling thread runs the client's I/O loop itself,
+        taking turns with the I/O thread: the reply is read and handled in the
+        calling thread, with no hand-over between threads. Whatever else
+        arrives meanwhile (informs, replies to other requests) is handled in
+        order, one message at a time, by whichever of the two threads holds
+        the turn; its handlers and callbacks may therefore run in the calling
+        thread, never concurrently with the I/O thread.
 
         Parameters
         ----------
@@ -343,18 +347,12 @@ class CallbackClient(DeviceClient):
         mid = self._get_mid_and_update_msg(msg, use_mid)
         waiter = _Waiter()
         pending = _Pending(mid, msg, waiter.on_reply, waiter.on_inform, None)
-        pending.waiter = waiter
-        # This thread reads the reply itself when it can (no hand-over from
-        # the I/O thread), taking reading over before the request goes out.
-        if not (self._caller_reads and self._io.read_here(
-                self._take_for_blocked_caller, waiter.done, timeout,
-                lambda: self._push_and_send(pending))):
-            self._push_and_send(pending)
+        self._push_and_send(pending)
         if timeout is None:
-            waiter.wait(None)
+            waiter.wait(loop, None)
         else:
-            while not waiter.wait((waiter.last_activity if keepalive else pending.start)
-                                  + timeout - time.monotonic()):
+            while not waiter.wait(loop, (waiter.last_activity if keepalive else pending.start)
+                                  + timeout):
                 if not keepalive or waiter.last_activity + timeout <= time.monotonic():
                     break
         if waiter.reply is None and self._pop(mid) is not None:
@@ -362,7 +360,7 @@ class CallbackClient(DeviceClient):
             reason = "Request {0} timed out after {1:f} seconds.".format(msg.name, elapsed)
             return Message.reply(msg.name, "fail", reason, mid=msg.mid), waiter.informs
         if waiter.reply is None:  # a reply is being delivered right now
-            waiter.wait(_EXTRA_WAIT)
+            waiter.wait(None, time.monotonic() + _EXTRA_WAIT)
         if waiter.reply is None:
             return Message.reply(msg.name, "fail", _CLOSED_REASON, mid=msg.mid), waiter.informs
         return waiter.reply, waiter.informs
@@ -416,27 +414,6 @@ class CallbackClient(DeviceClient):
             self._call(reply_cb, msg, pending.user_data)
         except Exception:
             self._log_handler_error("Callback reply", msg)
-
-    def _take_for_blocked_caller(self, msg: Any) -> bool:
-        """A message read by a thread blocked in :meth:`blocking_request`: hand it to
-        the blocking request it belongs to (no user code runs); False for any
-        other message, which then goes to the I/O thread."""
-        if msg.__class__ is BadLine:
-            return False
-        mtype = msg.mtype
-        if mtype != Message.REPLY and mtype != Message.INFORM:
-            return False
-        with self._pending_lock:
-            pending = self._pending_for_locked(msg)
-            if pending is None or pending.waiter is None:
-                return False
-            if mtype == Message.REPLY:
-                self._pop_locked(pending.mid)
-        if mtype == Message.REPLY:
-            pending.waiter.on_reply(msg)
-        else:
-            pending.waiter.on_inform(msg)
-        return True
 
     def _do_fail_callback(self, reason: str, pending: _Pending) -> None:
         if pending.timer is not None:

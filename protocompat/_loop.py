@@ -22,12 +22,6 @@ EVENT_READ_WRITE = selectors.EVENT_READ | selectors.EVENT_WRITE
 
 Callback = Callable[..., Any]
 
-# Selectors whose interest list lives in the kernel: a change made by another
-# thread applies at once, even to a select already waiting.
-_KERNEL_SELECTORS = tuple(getattr(selectors, name) for name in
-                          ("EpollSelector", "KqueueSelector", "DevpollSelector")
-                          if hasattr(selectors, name))
-
 _timer_seq = itertools.count()
 
 
@@ -75,8 +69,7 @@ class SelectorLoop:
       calling thread meanwhile, so that what the condition waits for is
       handled without a hop to another thread.
     * :meth:`register`, :meth:`modify`, :meth:`unregister`: watch a socket;
-      call them from a loop callback (or before :meth:`start`), or from any
-      thread when :attr:`interest_from_any_thread` is True.
+      call them from a loop callback (or before :meth:`start`).
     * :meth:`start`, :meth:`stop`, :meth:`run`, :meth:`in_loop_thread`.
 
     Callbacks registered for a socket are called as ``callback(fileobj, mask)``.
@@ -339,17 +332,6 @@ class SelectorLoop:
                 self._last_driver = time.monotonic()
 
     # -- sockets (from loop callbacks, or before start) -------------------
-    @property
-    def interest_from_any_thread(self) -> bool:
-        """True when another thread may register, modify or unregister a socket.
-
-        So it is with a selector whose interest list the kernel keeps (epoll,
-        kqueue, /dev/poll): the change applies at once, even to a ``select``
-        under way. With ``select`` or ``poll`` it would wait for the next one.
-        The callers must not change one socket from two threads at once.
-        """
-        return isinstance(self.selector, _KERNEL_SELECTORS)
-
     def register(self, fileobj: Any, events: int, callback: Callable[[Any, int], Any]) -> None:
         """Watch ``fileobj`` for ``events``; call ``callback(fileobj, mask)``."""
         self.selector.register(fileobj, events, callback)

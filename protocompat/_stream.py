@@ -71,8 +71,6 @@ class Stream:
     What the owner uses: :meth:`start`, :meth:`write`, :meth:`flush`,
     :meth:`close`, :meth:`close_after_flush`, :meth:`pause_reading`,
     :meth:`resume_reading`, :meth:`unsent`, and the attributes below.
-    :class:`~protocompat.netutil.CallerReadStream` adds reading in a thread
-    that waits for an answer.
 
     Parameters
     ----------
@@ -167,9 +165,6 @@ class Stream:
         self._eof = False
         self._held: Deque[Any] = _NONE_YET  # messages decoded while paused
 
-    #: True while another thread than the loop reads (see CallerReadStream).
-    _direct = False
-
     # -- set-up -------------------------------------------------------------
     def start(self) -> None:
         """Start reading; safe from any thread."""
@@ -194,7 +189,7 @@ class Stream:
     # -- events (loop thread) -----------------------------------------------
     def _wanted_events(self) -> int:
         events = 0
-        if not self._paused and not self._eof and not self._closing and not self._direct:
+        if not self._paused and not self._eof and not self._closing:
             events = EVENT_READ
         if self._out or self._chunk is not None:
             events |= EVENT_WRITE
@@ -202,17 +197,11 @@ class Stream:
 
     def _update_events(self) -> None:
         if self._started and not self.closed:
-            self._set_events(None)
+            self._set_events(self._wanted_events())
 
-    def _set_events(self, events: Optional[int]) -> None:
-        """Watch for ``events`` (None: what the stream wants now)."""
-        error = self._apply_events(self._wanted_events() if events is None else events)
-        if error is not None:
-            self._close(error)
-
-    def _apply_events(self, events: int) -> Optional[BaseException]:
+    def _set_events(self, events: int) -> None:
         if events == self._events:
-            return None
+            return
         loop = self._loop
         try:
             if not events:
@@ -221,10 +210,10 @@ class Stream:
                 loop.register(self.sock, events, self._on_ready)
             else:
                 loop.modify(self.sock, events, self._on_ready)
-        except (KeyError, ValueError, OSError, RuntimeError) as exc:
-            return exc
+        except (KeyError, ValueError, OSError) as exc:
+            self._close(exc)
+            return
         self._events = events
-        return None
 
     def _on_ready(self, _sock: Any, mask: int) -> None:
         if self._handshaking:
@@ -270,6 +259,9 @@ class Stream:
         if not data:
             self._peer_eof()
             return
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
         decoder = self._decoder
         if decoder is None:
             messages: Iterable[Any] = (data,)
@@ -280,9 +272,6 @@ class Stream:
                 log.warning("%s: bad input, closing: %s", self.name, exc)
                 self._close(exc)
                 return
-        self._deliver(messages)
-
-    def _deliver(self, messages: Iterable[Any]) -> None:
         on_message = self._on_message
         if on_message is None:
             return
@@ -542,7 +531,10 @@ class Stream:
         if self._events:
             self._loop.unregister(self.sock)
             self._events = 0
-        self._close_socket()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
         self._unsent = unsent
         for item in unsent:
             if isinstance(item, Producer):
@@ -556,12 +548,6 @@ class Stream:
                 self._on_close(error)
             except Exception:
                 log.exception("%s: close callback failed", self.name)
-
-    def _close_socket(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
     def unsent(self) -> List[Item]:
         """After close: the items not completely sent, in order (a cut one whole)."""

@@ -16,8 +16,6 @@ SelectorLoop, TimerHandle, call_later_shared
 Stream, Producer, PeerClosed, OutputOverflow
     One non-blocking connection: a decoder turns bytes into messages on the
     loop thread; ``write`` is safe from any thread; output is bounded.
-CallerReadStream
-    A Stream whose answer a thread waiting for it may read itself.
 Listener, Connector
     Accepting without a fixed connection cap, surviving descriptor shortage;
     connecting with a timeout, retries and backoff.
@@ -27,7 +25,6 @@ EVENT_READ, EVENT_WRITE, EVENT_READ_WRITE
     Selector event masks.
 """
 
-from ._caller_read import CallerReadStream
 from ._loop import (EVENT_READ, EVENT_READ_WRITE, EVENT_WRITE, SelectorLoop, TimerHandle,
                     call_later_shared)
 from ._sockets import (DEFAULT_CONNECT_TIMEOUT, Connector, Listener, configure_socket,
@@ -44,7 +41,6 @@ __all__ = [
     "TimerHandle",
     "call_later_shared",
     "Stream",
-    "CallerReadStream",
     "Producer",
     "PeerClosed",
     "OutputOverflow",

@@ -1,5 +1,5 @@
-"""A thread blocked in blocking_request reads its reply itself; everything else keeps to the
-client's I/O thread, in the order it arrived."""
+"""A thread blocked in blocking_request runs the client's loop itself while it waits: its reply
+and whatever arrives before it are handled in order, one at a time, before the call returns."""
 
 import queue
 import threading
@@ -44,53 +44,74 @@ def stop(client):
     client.join(WAIT)
 
 
-def test_an_inform_arriving_before_the_reply_is_handled_on_the_io_thread_first(server):
+def test_an_inform_arriving_before_the_reply_is_handled_before_blocking_request_returns(server):
     handled = []
 
     class Listener(BlockingClient):
         def inform_news(self, msg):
-            """Record the thread."""
-            handled.append(threading.get_ident())
+            """Record it."""
+            handled.append(msg.arguments)
 
     client = started_client(server, Listener)
     try:
-        for _ in range(20):
+        for count in range(1, 21):
             reply, _ = client.blocking_request(Message.request("news-then-ok"))
             assert reply.reply_ok()
-        assert handled == [client.ioloop_thread_id] * 20
+            assert len(handled) == count
     finally:
         stop(client)
 
 
-def test_a_subclass_overriding_handle_reply_sees_blocking_replies_on_the_io_thread(server):
+def test_a_subclass_overriding_handle_reply_sees_each_blocking_reply_before_the_call_returns(
+        server):
     seen = []
 
     class Watcher(BlockingClient):
         def handle_reply(self, msg):
-            seen.append((msg.name, threading.get_ident()))
+            seen.append(msg.name)
             super().handle_reply(msg)
 
     client = started_client(server, Watcher)
     try:
         reply, _ = client.blocking_request(Message.request("watchdog"))
         assert reply.reply_ok()
-        assert seen == [("watchdog", client.ioloop_thread_id)]
+        assert seen == ["watchdog"]
     finally:
         stop(client)
 
 
-def test_a_callback_reply_read_by_a_blocked_caller_still_runs_on_the_io_thread_first(server):
+def test_a_callback_reply_arriving_before_a_blocking_reply_has_run_when_the_call_returns(server):
     client = started_client(server, CallbackClient)
     callbacks = queue.Queue()
     try:
-        client.callback_request(Message.request("later"),
-                                reply_cb=lambda msg: callbacks.put((msg, threading.get_ident())))
+        client.callback_request(Message.request("later"), reply_cb=callbacks.put)
         while not server.pending_async:
             server.sync_with_ioloop(WAIT)
         reply, _ = client.blocking_request(Message.request("answer-later-first"))
         assert reply.reply_ok()
-        late, thread = callbacks.get_nowait()  # already run when the blocking call returned
-        assert late.arguments == [b"ok", b"late"] and thread == client.ioloop_thread_id
+        late = callbacks.get_nowait()  # already run when the blocking call returned
+        assert late.arguments == [b"ok", b"late"]
+    finally:
+        stop(client)
+
+
+def test_a_handler_that_makes_a_blocking_request_gets_runtime_error_in_whichever_thread_runs_it(
+        server):
+    errors = queue.Queue()
+
+    class Nested(BlockingClient):
+        def inform_news(self, msg):
+            """Try to block inside a handler."""
+            try:
+                self.blocking_request(Message.request("watchdog"), timeout=WAIT)
+            except RuntimeError as exc:
+                errors.put(exc)
+
+    client = started_client(server, Nested)
+    try:
+        reply, _ = client.blocking_request(Message.request("news-then-ok"))
+        assert reply.reply_ok()
+        assert isinstance(errors.get(timeout=WAIT), RuntimeError)
     finally:
         stop(client)
 
@@ -132,7 +153,7 @@ def test_blocking_requests_from_many_threads_on_one_client_get_their_own_replies
         stop(client)
 
 
-def test_async_informs_between_blocking_requests_reach_their_handler(server):
+def test_an_inform_arriving_while_no_thread_waits_is_handled_on_the_io_thread(server):
     got = queue.Queue()
 
     class Listener(BlockingClient):
