@@ -95,6 +95,10 @@ class SelectorLoop:
     #: Seconds the loop thread leaves the loop to callers of :meth:`wait_for` after the last
     #: one returns, so that back-to-back waits need not wake it each time.
     WAIT_FOR_LINGER = 0.001
+    #: Longest the loop thread sleeps between looks at whether callers of :meth:`wait_for`
+    #: still run the loop; it looks after WAIT_FOR_LINGER, then twice as long each time, up
+    #: to this, so a long wait costs it few wake-ups.
+    WAIT_FOR_POLL_MAX = 0.004
 
     def __init__(self, name: str = "SelectorLoop", excepthook: Optional[Excepthook] = None,
                  daemon: bool = True, exit_when_idle: bool = False) -> None:
@@ -396,13 +400,15 @@ class SelectorLoop:
     def _take_main_turn(self, me: threading.Thread) -> bool:
         """Wait until run() may take a turn; False when the loop is to stop."""
         linger = self.WAIT_FOR_LINGER
+        poll = linger
         with self._lock:
             while True:
                 if self._stop.is_set():
                     return False
                 wait: Optional[float]
                 if self._drivers:
-                    wait = linger  # callers of wait_for run the loop; look again soon
+                    wait = poll  # callers of wait_for run the loop; look again later
+                    poll = min(poll * 2, self.WAIT_FOR_POLL_MAX)
                 elif self._runner is None:
                     now = time.monotonic()
                     wait = linger - (now - self._last_driver)
