@@ -111,12 +111,6 @@ class _StpConnection(_CommBase):
         """The connection is gone (loop thread); ``error`` is None for an orderly close."""
         raise NotImplementedError
 
-    def _write(self, data: bytes) -> bool:
-        stream = self._stream
-        # stp_encode(data), written out (every frame passes here).
-        return stream is not None and stream.write(STP_START + data.replace(STP_SYNC, _STP_ESCAPED_SYNC)
-                                                   + STP_END)
-
 
 class tcp_client_stp(_StpConnection):
     """TCP client comm instance with stp framing that reconnects by itself.
@@ -159,6 +153,16 @@ class tcp_client_stp(_StpConnection):
         self._connector.start()
         self._loop.start()
 
+    @property
+    def connect_error(self) -> Optional[BaseException]:
+        """The error of the last failed connection attempt; None once connected.
+
+        For instance a :class:`ConnectionRefusedError`, or a
+        :class:`socket.gaierror` for a host name that cannot be resolved. The
+        instance goes on trying to connect meanwhile.
+        """
+        return self._connector.last_error
+
     # -- connecting (loop thread) -------------------------------------------
     def _on_connect(self, sock: socket.socket) -> None:
         if self._closed:
@@ -200,9 +204,15 @@ class tcp_client_stp(_StpConnection):
         sent : bool
             True if the frame was handed to the connection.
         """
-        if self._stream is None and not self.wait_connected(timeout):
-            return False
-        return self._write(data)
+        stream = self._stream
+        if stream is None:
+            if not self.wait_connected(timeout):
+                return False
+            stream = self._stream
+            if stream is None:
+                return False
+        # stp_encode(data), written out (every frame passes here).
+        return stream.write(STP_START + data.replace(STP_SYNC, _STP_ESCAPED_SYNC) + STP_END)
 
     def reconnect(self) -> None:
         """Drop the connection (if any) and connect again at once."""
@@ -295,7 +305,10 @@ class tcp_server_connection(_StpConnection):
         sent : bool
             False if the connection is closed.
         """
-        return self._write(data)
+        stream = self._stream
+        # stp_encode(data), written out (every frame passes here).
+        return stream is not None and stream.write(STP_START + data.replace(STP_SYNC, _STP_ESCAPED_SYNC)
+                                                   + STP_END)
 
     def reconnect(self) -> None:
         """Close this connection (the client is expected to reconnect)."""
