@@ -21,7 +21,6 @@ reported as one line, without a traceback.
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading

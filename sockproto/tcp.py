@@ -23,13 +23,14 @@ import functools
 import logging
 import socket
 import threading
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, cast
 
 from protocompat.netutil import (Connector, Listener, OutputOverflow, PeerClosed, SelectorLoop,
                                  Stream)
 
 from ._commbase import _CommBase, DataCallback, EventCallback
-from .codec import DEFAULT_MAX_FRAME_SIZE, STP_END, STP_START, STP_SYNC, StpDecoder, StpItem
+from .codec import (DEFAULT_MAX_FRAME_SIZE, STP_END, STP_START, STP_SYNC, BadFrame, StpDecoder,
+                    StpItem)
 
 __all__ = ["tcp_client_stp", "tcp_server_stp", "tcp_server_connection",
            "RECONNECT_DELAY_MIN", "RECONNECT_DELAY_MAX", "CONNECT_TIMEOUT", "DEFAULT_MAX_OUTPUT"]
@@ -86,7 +87,7 @@ class _StpConnection(_CommBase):
             else:
                 self._deliver(item)
         else:
-            logger.warning("bad frame from %s dropped: %s", self._peer_text(), item.reason)
+            logger.warning("bad frame from %s dropped: %s", self._peer_text(), cast(BadFrame, item).reason)
 
     def _peer_text(self) -> str:
         stream = self._stream

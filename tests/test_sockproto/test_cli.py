@@ -1,5 +1,6 @@
 """python -m sockproto: demo, serve and call, their options and their one-line errors."""
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -15,7 +16,19 @@ SECRET = "cli-secret"
 UNKNOWN_HOST = "no-such-host.invalid"
 
 
-def test_demo_runs_exchanges_and_exits_zero(capsys):
+@pytest.fixture
+def root_logger_restored():
+    """main() sets up the root logger for its process: put it back for the other tests."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_demo_runs_exchanges_and_exits_zero(capsys, root_logger_restored):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "authentificate() -> True" in out
