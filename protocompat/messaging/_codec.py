@@ -93,12 +93,18 @@ _EXTRA_KEY_TEXTS = {key: ", " + encode_str(key) + ": "
                     for key in ("action", "filepath", "requested_value", "request_id")}
 _JSON_HEAD = _HEADER_HEADS[("json", "utf-8")]
 _REQUEST_ID_TEXT = _EXTRA_KEY_TEXTS["request_id"]
+_REQUEST_TAIL = _HEADER_TAILS["request"] + "}"
 # The extra header key that names an action message and a response.
 _NAME_KEYS = {"message": "action", "response": "requested_value"}
 # The header text after the content length up to the name, by message type and name; the
 # names an application sends are few, and each cache stops growing at this many.
 _NAMED_TAILS: Dict[str, Dict[str, str]] = {message_type: {} for message_type in _NAME_KEYS}
 _MAX_CACHED_NAMES = 1024
+# Received headers by their bytes, decoded once: the headers of requests and actions repeat
+# (those of responses carry an id that changes each time, and are not kept). Shared by every
+# connection; it stops growing at this many.
+_HEADER_CACHE: Dict[bytes, Any] = {}
+_MAX_CACHED_HEADERS = 512
 
 
 def _named_header_text(content_length: int, message_type: str, name: str) -> str:
@@ -160,6 +166,14 @@ def _decode_content(header: Any, data: Union[bytes, bytearray], max_depth: Optio
         raise FrameError("Unknown content-encoding %r: %s" % (encoding, error)) from None
     except ValueError as error:  # UnicodeDecodeError included
         raise FrameError("JSON content is not valid %s JSON: %s" % (encoding, error)) from None
+
+
+def _flat(header: Any) -> bool:
+    """True if no value of the header is an array or an object (it is one level deep)."""
+    for value in header.values():
+        if isinstance(value, (list, dict)):
+            return False
+    return True
 
 
 def _discard_all(messages: List["MessageManager"]) -> None:
@@ -347,9 +361,13 @@ class MessageManager:
         """
         if kwargs is None:
             kwargs = {}
-        contents = {"requested_value": requested_value, "request_id": request_id,
-                    "args": args, "kwargs": kwargs}
-        return cls.create_message(json_encode(contents), "json", "request")
+        content = json_encode({"requested_value": requested_value, "request_id": request_id,
+                               "args": args, "kwargs": kwargs})
+        if cls is MessageManager:  # the usual case, without the general path
+            data = _frame(_JSON_HEAD + int.__repr__(len(content)) + _REQUEST_TAIL, content)
+            if data is not None:
+                return data
+        return cls.create_message(content, "json", "request")
 
     @classmethod
     def create_response(cls, requested_value: str, request_id: str, value: Any,
@@ -509,12 +527,19 @@ class MessageManager:
 
     def _read_header(self, raw: Union[bytes, bytearray]) -> Any:
         """Decode a header, check its keys and the content it announces against the limits."""
-        try:
-            header = json_decode(raw, "utf-8", self.max_json_depth)
-        except ValueError as error:  # UnicodeDecodeError included
-            raise FrameError("JSON header is not valid UTF-8 JSON: %s" % error) from None
-        if not isinstance(header, dict):
-            raise FrameError("JSON header is not an object: %r" % (header,))
+        cached = _HEADER_CACHE.get(raw) if type(raw) is bytes else None
+        if cached is not None and (self.max_json_depth is None or self.max_json_depth >= 1):
+            header = cached.copy()  # each message owns its header
+        else:
+            try:
+                header = json_decode(raw, "utf-8", self.max_json_depth)
+            except ValueError as error:  # UnicodeDecodeError included
+                raise FrameError("JSON header is not valid UTF-8 JSON: %s" % error) from None
+            if not isinstance(header, dict):
+                raise FrameError("JSON header is not an object: %r" % (header,))
+            if type(raw) is bytes and len(_HEADER_CACHE) < _MAX_CACHED_HEADERS \
+                    and "request_id" not in header and _flat(header):
+                _HEADER_CACHE[raw] = header.copy()
         if not _STANDARD_HEADERS <= header.keys():
             for name in _REQUIRED_HEADERS:
                 if name not in header:
