@@ -16,6 +16,7 @@ import codecs
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
+from ._headers import HeaderCache
 from ._json import MAX_JSON_DEPTH, encode_str, json_decode, json_encode, json_text
 
 #: Largest content a received frame may announce (``content-length``), for any content type.
@@ -100,11 +101,8 @@ _NAME_KEYS = {"message": "action", "response": "requested_value"}
 # names an application sends are few, and each cache stops growing at this many.
 _NAMED_TAILS: Dict[str, Dict[str, str]] = {message_type: {} for message_type in _NAME_KEYS}
 _MAX_CACHED_NAMES = 1024
-# Received headers by their bytes, decoded once: the headers of requests and actions repeat
-# (those of responses carry an id that changes each time, and are not kept). Shared by every
-# connection; it stops growing at this many.
-_HEADER_CACHE: Dict[bytes, Any] = {}
-_MAX_CACHED_HEADERS = 512
+# Received headers, decoded once per shape (shared by every connection).
+_HEADERS = HeaderCache()
 
 
 def _named_header_text(content_length: int, message_type: str, name: str) -> str:
@@ -166,14 +164,6 @@ def _decode_content(header: Any, data: Union[bytes, bytearray], max_depth: Optio
         raise FrameError("Unknown content-encoding %r: %s" % (encoding, error)) from None
     except ValueError as error:  # UnicodeDecodeError included
         raise FrameError("JSON content is not valid %s JSON: %s" % (encoding, error)) from None
-
-
-def _flat(header: Any) -> bool:
-    """True if no value of the header is an array or an object (it is one level deep)."""
-    for value in header.values():
-        if isinstance(value, (list, dict)):
-            return False
-    return True
 
 
 def _discard_all(messages: List["MessageManager"]) -> None:
@@ -527,19 +517,12 @@ class MessageManager:
 
     def _read_header(self, raw: Union[bytes, bytearray]) -> Any:
         """Decode a header, check its keys and the content it announces against the limits."""
-        cached = _HEADER_CACHE.get(raw) if type(raw) is bytes else None
-        if cached is not None and (self.max_json_depth is None or self.max_json_depth >= 1):
-            header = cached.copy()  # each message owns its header
-        else:
-            try:
-                header = json_decode(raw, "utf-8", self.max_json_depth)
-            except ValueError as error:  # UnicodeDecodeError included
-                raise FrameError("JSON header is not valid UTF-8 JSON: %s" % error) from None
-            if not isinstance(header, dict):
-                raise FrameError("JSON header is not an object: %r" % (header,))
-            if type(raw) is bytes and len(_HEADER_CACHE) < _MAX_CACHED_HEADERS \
-                    and "request_id" not in header and _flat(header):
-                _HEADER_CACHE[raw] = header.copy()
+        try:
+            header = _HEADERS.decode(raw, self.max_json_depth)
+        except ValueError as error:  # UnicodeDecodeError included
+            raise FrameError("JSON header is not valid UTF-8 JSON: %s" % error) from None
+        if not isinstance(header, dict):
+            raise FrameError("JSON header is not an object: %r" % (header,))
         if not _STANDARD_HEADERS <= header.keys():
             for name in _REQUIRED_HEADERS:
                 if name not in header:

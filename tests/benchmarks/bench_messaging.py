@@ -373,6 +373,48 @@ def protocompat_alone(messages: int, trips: int, file_size: int, runs: int) -> D
     return results
 
 
+def cpu_per_round_trip(source: str, count: int) -> float:
+    """Microseconds of CPU per round trip with both ends driven by this thread (no wake-ups).
+
+    Client and server connections sit on two selectors over a socket pair; one
+    thread runs a turn of the server's loop, then of the client's, so that the
+    figure is the work of both ends (system calls included) without any
+    scheduling or waiting.
+    """
+    messaging = load_messaging(source)
+    register_handlers(messaging)
+    pair = socket.socketpair()
+    loops = []
+    for sock in pair:
+        selector = selectors.DefaultSelector()
+        sock.setblocking(False)
+        connection = messaging.ConnectionManager()
+        selector.register(sock, selectors.EVENT_READ, connection)
+        connection.connect(selector, sock, "pair")
+        loops.append((selector, connection))
+    answered = [0]
+
+    def answer(connection: Any, value: Any) -> None:
+        answered[0] += 1
+        connection.get_response("echo", answer, request_args=(value,))
+
+    def turns(n: int) -> None:
+        for _ in range(n):
+            for selector, _ in (loops[1], loops[0]):
+                for key, mask in selector.select(0):
+                    key.data.process_events(mask)
+    try:
+        loops[0][1].get_response("echo", answer, request_args=(12345,))
+        turns(1000)
+        start, cpu = answered[0], time.process_time()
+        turns(count)
+        return (time.process_time() - cpu) / (answered[0] - start) * 1e6
+    finally:
+        for selector, connection in loops:
+            connection._close()
+            selector.close()
+
+
 def in_process_round_trips(seconds: float) -> float:
     """Round trips/s with the server's loop in a thread of this process (protocompat)."""
     from protocompat import messaging
@@ -440,6 +482,17 @@ def main() -> None:
     in_process = statistics.median(in_process_round_trips(seconds) for _ in range(3))
     print("\nIn one process (server loop in a thread, client loop in the main thread)")
     print("  %-34s %12.0f rt/s" % ("round trips/s, 1 in flight", in_process))
+    print("\nCPU per round trip, both ends driven by one thread over a socket pair (no wake-ups;"
+          " medians of 3)")
+    turns = 5_000 if args.quick else 20_000
+    for name, source in sources:
+        if source is None:
+            print("  %-34s %12s" % (name, "not installed"))
+            continue
+        # The original is slow enough per round trip for fewer turns to give a stable figure.
+        count = turns if source == PROTOCOMPAT else turns // 4
+        value = statistics.median(cpu_per_round_trip(source, count) for _ in range(3))
+        print("  %-34s %12.1f us" % (name, value))
 
 
 if __name__ == "__main__":
