@@ -415,6 +415,30 @@ def cpu_per_round_trip(source: str, count: int) -> float:
             selector.close()
 
 
+def limit_cpu_per_round_trip(count: int) -> float:
+    """Microseconds of CPU per round trip of the physical limit's shape, driven by this thread."""
+    request_size, reply_size = frame_sizes()
+    request, reply = b"x" * (request_size - 1) + b"\n", b"x" * (reply_size - 1) + b"\n"
+    client, server = socket.socketpair()
+    server.setblocking(False)
+    with selectors.DefaultSelector() as selector, client, server:
+        selector.register(server, selectors.EVENT_READ)
+
+        def turns(n: int) -> None:
+            for _ in range(n):
+                client.sendall(request)
+                for _key, _mask in selector.select(0):
+                    data = server.recv(65536)
+                    server.sendall(reply * data.count(b"\n"))
+                got = 0
+                while got < len(reply):
+                    got += len(client.recv(65536))
+        turns(1000)
+        cpu = time.process_time()
+        turns(count)
+        return (time.process_time() - cpu) / count * 1e6
+
+
 def in_process_round_trips(seconds: float) -> float:
     """Round trips/s with the server's loop in a thread of this process (protocompat)."""
     from protocompat import messaging
@@ -485,6 +509,8 @@ def main() -> None:
     print("\nCPU per round trip, both ends driven by one thread over a socket pair (no wake-ups;"
           " medians of 3)")
     turns = 5_000 if args.quick else 20_000
+    value = statistics.median(limit_cpu_per_round_trip(turns) for _ in range(3))
+    print("  %-34s %12.1f us" % ("physical limit's shape", value))
     for name, source in sources:
         if source is None:
             print("  %-34s %12s" % (name, "not installed"))
