@@ -16,6 +16,8 @@ from ._json import json_decode
 
 #: Headers (and response header shapes) kept; once full, further ones are decoded each time.
 MAX_CACHED_HEADERS = 512
+#: Longest header kept, in bytes (the usual ones are 100 to 250 bytes long).
+MAX_CACHED_HEADER_BYTES = 1024
 # What comes before a response's id at the end of its header, and what ends it.
 _ID_KEY = b', "request_id": "'
 _ID_END = b'"}'
@@ -35,7 +37,10 @@ def _flat(header: Any) -> bool:
 class HeaderCache:
     """Decoded headers by their bytes, and response header shapes by their bytes before the id.
 
-    Safe from any thread (entries are only ever added, under a lock).
+    Safe from any thread (entries are only ever added, under a lock). At most
+    :data:`MAX_CACHED_HEADERS` entries of at most :data:`MAX_CACHED_HEADER_BYTES`
+    each are kept, whatever peers send; headers past either bound are decoded
+    each time.
     """
 
     def __init__(self, size: int = MAX_CACHED_HEADERS) -> None:
@@ -45,7 +50,8 @@ class HeaderCache:
 
     def decode(self, raw: Any, max_depth: Optional[int]) -> Any:
         """The decoded header ``raw`` (a new object each call); ValueError as :func:`json_decode`."""
-        if type(raw) is not bytes or (max_depth is not None and max_depth < 1):
+        if type(raw) is not bytes or len(raw) > MAX_CACHED_HEADER_BYTES \
+                or (max_depth is not None and max_depth < 1):
             return json_decode(raw, "utf-8", max_depth)
         headers = self._headers
         known = headers.get(raw)

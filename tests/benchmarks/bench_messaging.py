@@ -501,8 +501,10 @@ def main() -> None:
     print("\nprotocompat alone, two processes (medians of %d runs; %d MB file)"
           % (max(1, runs // 2), file_size // MB))
     for key, values in alone.items():
-        unit = "MB/s" if "MB/s" in key else ""
-        print("  %-34s %12.1f %s" % (key, statistics.median(values), unit))
+        if "MB/s" in key:
+            print("  %-34s %12.1f MB/s" % (key, statistics.median(values)))
+        else:
+            print("  %-34s %12.0f" % (key, statistics.median(values)))
     in_process = statistics.median(in_process_round_trips(seconds) for _ in range(3))
     print("\nIn one process (server loop in a thread, client loop in the main thread)")
     print("  %-34s %12.0f rt/s" % ("round trips/s, 1 in flight", in_process))
