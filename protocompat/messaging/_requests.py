@@ -42,7 +42,8 @@ class PendingRequest(Namespace):
 
     Fields: ``requested_value, value, callback, callback_args, callback_kwargs,
     request_args, request_kwargs, resend`` and ``expires_on`` (a
-    :func:`time.monotonic` deadline, or None for no timeout).
+    :func:`time.monotonic` deadline, or None for no timeout); a file pull made
+    with a progress callback also has ``progress``.
     """
 
 
