@@ -69,7 +69,10 @@ class HeaderCache:
             if _ID_NAME not in header:
                 self._keep(raw, header)
             elif shape is not None:
-                without_id = json_decode(shape, "utf-8", max_depth)
+                try:
+                    without_id = json_decode(shape, "utf-8", max_depth)
+                except ValueError:  # not expected of valid JSON; then nothing is kept
+                    without_id = None
                 if without_id and _flat(without_id):
                     self._keep(shape, without_id)
         return header

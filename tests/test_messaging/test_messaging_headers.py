@@ -3,6 +3,8 @@ import collections
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lib.messaging import MessageManager
 
@@ -74,3 +76,21 @@ def test_nesting_limit_applies_to_headers_seen_before_by_a_more_lenient_decoder(
     strict.max_json_depth = 2
     with pytest.raises(ValueError, match="nested"):
         strict.feed(data)
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8),
+                    st.floats(allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=200, deadline=None)
+@given(extra=st.dictionaries(st.text(max_size=6), SCALARS, max_size=3),
+       ids=st.lists(st.one_of(st.text(alphabet="0123456789abcXYZ", max_size=5), st.text(max_size=4)),
+                    min_size=1, max_size=4))
+def test_any_sequence_of_flat_response_headers_decodes_as_json_does(extra, ids):
+    header = dict(BASE, **{k: v for k, v in extra.items() if k not in BASE})
+    frames = []
+    for request_id in ids:
+        text = json.dumps(dict(header, request_id=request_id), ensure_ascii=False)
+        frames.append(frame_with_header_text(text))
+    got = decoded_headers(*frames)
+    assert [list(h.items()) for h in got] == [list(reference(f).items()) for f in frames]
