@@ -267,6 +267,8 @@ class Session:
             For an unknown command or a failed watch.
         """
         words = line.split()
+        if not words:
+            return True
         if words[0].startswith("?"):
             return self.request(line)
         if words[0] == "watch":
