@@ -144,7 +144,9 @@ def run_demo() -> int:
         0 on success.
     """
     # The demo provokes a failing request on purpose; keep its log quiet.
-    logging.getLogger("katcp_compat").setLevel(logging.CRITICAL)
+    package_log = logging.getLogger("katcp_compat")
+    level = package_log.level
+    package_log.setLevel(logging.CRITICAL)
     server = ExampleDevice("127.0.0.1", 0)
     server.start(timeout=DEMO_WAIT)
     updates: "queue.Queue[Message]" = queue.Queue()
@@ -185,6 +187,7 @@ def run_demo() -> int:
         client.join(DEMO_WAIT)
         server.stop(DEMO_WAIT)
         server.join(DEMO_WAIT)
+        package_log.setLevel(level)
 
 
 #: The well-known KATCP port, the example server's default.

@@ -157,6 +157,10 @@ class Session:
             Whether the reply was ``ok``.
         """
         reply, informs = self.ask(parse_request(line))
+        if reply.mtype != Message.REPLY:
+            # A request that could not be sent comes back, as in katcp, as a request-typed
+            # message "name fail reason": show it as the failed reply it stands for.
+            reply = Message.reply(reply.name, *reply.arguments)
         for inform in informs:
             self._print_message(inform)
         self._print_message(reply)

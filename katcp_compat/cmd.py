@@ -74,7 +74,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                         help="the device's host, when HOST:PORT is not given")
     parser.add_argument("-p", "--port", type=int, default=DEFAULT_PORT,
                         help="the device's port, when HOST:PORT is not given")
-    parser.add_argument("-t", "--timeout", type=float, default=5.0, metavar="SECONDS", help="seconds per request")
+    parser.add_argument("-t", "--timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="seconds per request")
     parser.add_argument("--raw", action="store_true", help="print messages escaped, as sent")
     parser.add_argument("-i", "--interactive", action="store_true",
                         help="prompt for requests (after those given), even without a terminal")

@@ -4,7 +4,12 @@ Every command line of the distribution (``python -m katcp_compat``,
 ``python -m katcp_compat.cmd``, the SAMP hub, the messaging and sockproto
 examples) offers ``-v``/``--verbose`` and ``--log-level``, logs in
 :data:`LOG_FORMAT`, and reports a network failure as one line without a
-traceback, through :func:`run`.
+traceback, through :func:`run`. :class:`HelpFormatter` shows every option's
+default; :func:`configured_logging` sets up logging for a ``main()`` that may
+run inside another program; :func:`reported_here` keeps a failure that is
+both logged and raised from being shown twice; :func:`connect_error` says why
+a client could not connect; :func:`interrupt_on_sigterm` makes SIGTERM stop a
+command as Ctrl-C does.
 """
 
 import argparse
@@ -19,8 +24,8 @@ import textwrap
 import threading
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Type
 
-__all__ = ["LOG_FORMAT", "LOG_LEVELS", "CommandError", "HelpFormatter", "add_logging_arguments", "command_name",
-           "configure_logging", "configured_logging", "connect_error", "describe_error",
+__all__ = ["LOG_FORMAT", "LOG_LEVELS", "CommandError", "HelpFormatter", "add_logging_arguments",
+           "command_name", "configure_logging", "configured_logging", "connect_error", "describe_error",
            "interrupt_on_sigterm", "reported_here", "run", "EXIT_ERROR", "EXIT_INTERRUPTED"]
 
 #: The one log format of every command line.

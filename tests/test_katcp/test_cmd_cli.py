@@ -4,17 +4,19 @@ Every run is a separate process talking over loopback; errors must be one
 line on stderr with a non-zero status and no traceback.
 """
 
-import fcntl
 import os
 import re
 import select
 import signal
 import subprocess
 import sys
-import termios
 import time
 
 import pytest
+
+# Pseudo-terminals, sessions and preexec_fn: POSIX only.
+fcntl = pytest.importorskip("fcntl")
+termios = pytest.importorskip("termios")
 
 from katcp_compat.__main__ import ExampleDevice
 from katcp_io_helpers import WAIT, started
@@ -113,7 +115,8 @@ def test_server_help_shows_every_default():
     result = run(*SERVER, "--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for fragment in ("-a HOST, --host HOST", "(default: 127.0.0.1)", "-p PORT, --port PORT",
+    # Python 3.13 shows "-a, --host HOST" where older ones show "-a HOST, --host HOST".
+    for fragment in ("-a", "--host HOST", "(default: 127.0.0.1)", "-p", "--port PORT",
                      "(default: 7147)", "--demo", "-v, --verbose",
                      "--log-level LEVEL", "(default: WARNING)"):
         assert fragment in text
@@ -251,14 +254,13 @@ def test_watch_refused_strategy_is_one_line(address):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_watch_runs_until_interrupted_then_unsubscribes(spawn, address, device, signum):
+def test_watch_runs_until_interrupted_and_exits_0(spawn, address, signum):
     proc, lines = spawn(*CLIENT, address, "--watch", "counter")
     lines.until("#sensor-status .* counter ")
     lines.until("#sensor-status .* counter ")
     proc.send_signal(signum)
     assert proc.wait(RUN_LIMIT) == 0
-    assert "Traceback" not in proc.stderr.read()
-    assert device.wait_running(WAIT)
+    assert proc.stderr.read() == ""
 
 
 def test_client_lost_connection_while_watching_is_one_line(spawn):
@@ -433,6 +435,6 @@ def test_terminal_lost_connection_ends_the_session(terminal):
         srv.stop(WAIT)
         srv.join(WAIT)
     term.type(b"?watchdog\r")
-    term.until(b"connection to %s:%d lost" % (srv.bind_address[0].encode(),
-                                               srv.bind_address[1]))
+    lost = b"connection to %s:%d lost" % (srv.bind_address[0].encode(), srv.bind_address[1])
+    assert b"!watchdog fail" in term.until(lost)
     assert term.proc.wait(RUN_LIMIT) == 1
