@@ -132,13 +132,21 @@ class Session:
         self._print(self._show(msg))
 
     def print_pending(self) -> None:
-        """Print the informs that arrived since the last call."""
+        """Print the informs that arrived since the last call.
+
+        After an ``#interface-changed`` the request and sensor names of the
+        completion are fetched again.
+        """
+        changed = False
         while True:
             try:
                 msg = self.client.informs.get_nowait()
             except queue.Empty:
                 break
             self._print_message(msg)
+            changed = changed or msg.name == "interface-changed"
+        if changed:
+            self.fetch_names()
         if self.client.dropped:
             self._print("(%d informs dropped: too many unread)" % self.client.dropped)
             self.client.dropped = 0

@@ -10,6 +10,7 @@ from katcp_compat import cmd
 from katcp_compat.__main__ import ExampleDevice
 from katcp_compat._cli_console import ConsoleClient, Session
 from katcp_compat.core import Message
+from katcp_compat.sensor import Sensor
 from katcp_io_helpers import WAIT, started
 from protocompat import cli
 from protocompat.netutil import LOOPBACK
@@ -68,6 +69,17 @@ def test_unsolicited_informs_are_printed_before_the_next_prompt(session, device,
     session.client.informs.put(arrived)  # back in the queue, now known to be there
     session.print_pending()
     assert capsys.readouterr().out == "#interface-changed\n"
+
+
+def test_interface_changed_refreshes_the_completion(session, device, capsys):
+    session.fetch_names()
+    device.add_sensor(Sensor.integer("new-counter", "Added later.", "", [0, 10]))
+    device.mass_inform(Message.inform("interface-changed", "sensor-list"))
+    arrived = session.client.informs.get(timeout=WAIT)
+    session.client.informs.put(arrived)  # back in the queue, now known to be there
+    assert session.completer.matches("?sensor-value new") == []
+    session.print_pending()
+    assert session.completer.matches("?sensor-value new") == ["new-counter"]
 
 
 def test_main_in_process_leaves_the_callers_logging_alone(device, capsys):
