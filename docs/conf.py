@@ -5,8 +5,9 @@ Build with ``python -m sphinx -n -W -b html docs docs/_build``: nitpicky, warnin
 References to the Python documentation resolve through intersphinx. The inventory is read from
 Debian's ``python3-doc`` package when it is installed (no network needed) and fetched from
 docs.python.org otherwise. Setting the environment variable ``PROTOCOMPAT_DOCS_INTERSPHINX=0``
-builds without intersphinx: references to the standard library are then left unresolved
-(``nitpicky`` still checks every reference to protocompat's own names).
+builds without intersphinx (offline, without python3-doc): names from outside protocompat are
+then shown as text, and ``nitpicky`` still checks every reference to protocompat's own names
+(docs/_pyrefs.py).
 """
 
 import os
