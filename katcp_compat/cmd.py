@@ -44,7 +44,9 @@ def parse_address(text: str) -> Tuple[str, int]:
 
     Returns
     -------
-    host, port
+    host : str
+        The host, ``127.0.0.1`` when omitted.
+    port : int
 
     Raises
     ------

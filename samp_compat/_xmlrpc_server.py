@@ -266,7 +266,7 @@ class XMLRPCServer:
 
         Returns
         -------
-        handle
+        handle : object
             An object with a ``cancel()`` method.
         """
         return self._loop.call_later(delay, callback, *args)

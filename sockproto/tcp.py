@@ -338,7 +338,7 @@ class tcp_server_stp(_CommBase):
     """TCP server comm instance with stp framing that serves many clients.
 
     The socket is bound and listening when the constructor returns
-    (``port=0`` picks a free port, see :attr:`port`), with a backlog of
+    (``port=0`` picks a free port, see the ``port`` attribute), with a backlog of
     ``socket.SOMAXCONN`` and no cap on connections below the process's
     descriptor limit. Every accepted client is a
     :class:`tcp_server_connection`. A protocol instance given this server

@@ -207,6 +207,8 @@ class ConnectionManager:
     def process_events(self, mask: int) -> None:
         """Handle the selector events ``mask`` of this connection (loop thread).
 
+        When it raises, the connection has been closed before the exception leaves.
+
         Parameters
         ----------
         mask : int
@@ -220,8 +222,6 @@ class ConnectionManager:
             When the peer sent a malformed frame, or one over a limit.
         OSError
             When the socket failed.
-
-        In every case the connection is closed before the exception leaves.
         """
         self._transport.process_events(mask)
 
