@@ -107,7 +107,7 @@ def add_logging_arguments(parser: argparse.ArgumentParser, default_level: str = 
     """
     group = parser.add_argument_group("logging")
     group.add_argument("-v", "--verbose", action="count", default=0,
-                       help="log more: -v for INFO, -vv for DEBUG")
+                       help="log more: -v for INFO, -vv for DEBUG (default: neither, the log level rules)")
     group.add_argument(*level_flags, dest="log_level", metavar="LEVEL", type=str.upper,
                        choices=levels, default=default_level,
                        help="log level, one of %s (default: %%(default)s)" % ", ".join(levels))

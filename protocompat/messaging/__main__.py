@@ -397,14 +397,6 @@ def _port(text: str) -> int:
     return port
 
 
-def _add_logging_arguments(parser: argparse.ArgumentParser, default_level: str = "WARNING") -> None:
-    """The shared logging options, with the default of ``-v`` said in its help as well."""
-    add_logging_arguments(parser, default_level)
-    for action in parser._actions:  # argparse keeps no public list of a parser's options
-        if action.dest == "verbose" and action.help and "default" not in action.help:
-            action.help += " (default: neither)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The example's command line."""
     parser = argparse.ArgumentParser(prog=PROG, description="clever-show messaging example")
@@ -421,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--root", default=None,
                        help="the only directory peers may read and write files in "
                             "(default: the working directory)")
-    _add_logging_arguments(serve)
+    add_logging_arguments(serve)
     client = commands.add_parser("client", help="run the drone-like client",
                                  description="Run the drone-like example client against a server.")
     client.add_argument("host", help="the server's address or name")
@@ -433,11 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--get", metavar="PATH", default=None,
                         help="also fetch PATH (relative to the server's directory) into the "
                              "working directory, showing progress (default: none)")
-    _add_logging_arguments(client)
+    add_logging_arguments(client)
     demo = commands.add_parser("demo", help="run server and client in one process on 127.0.0.1",
                                description="Run server and client in one process on 127.0.0.1.")
     # The demo's own disconnections are expected: it shows errors only, by default.
-    _add_logging_arguments(demo, default_level="ERROR")
+    add_logging_arguments(demo, default_level="ERROR")
     return parser
 
 
