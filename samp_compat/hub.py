@@ -33,6 +33,9 @@ SHUTDOWN_GRACE = 2.0
 #: Seconds each server or pool gets to stop.
 STOP_TIMEOUT = 5.0
 _HOUSEKEEPING_INTERVAL = 1.0
+#: Standard Profile requests with a body up to this many bytes are served on the
+#: loop thread (no hub method blocks); larger ones on worker threads.
+INLINE_BODY = 64 * 1024
 _HUB_NAME = "samp_compat SAMP Hub"
 _STANDARD_METHODS_WITH_HOST = ("samp.hub.notify", "samp.hub.notifyAll", "samp.hub.call",
                                "samp.hub.callAll", "samp.hub.callAndWait")
@@ -242,11 +245,13 @@ class SAMPHubServer:
         loop = SelectorLoop(name="SAMPHubServer")
         try:
             server = ThreadingXMLRPCServer((host, self._port or 0), pool_size=self._pool_size,
-                                           name="SAMPHubServer", loop=loop)
+                                           name="SAMPHubServer", loop=loop,
+                                           inline_body=INLINE_BODY)
         except OSError:
             loop.stop(0)
             raise
         self._loop = loop
+        self._deliverer.loop = loop
         SAMPSimpleXMLRPCRequestHandler(self._standard_methods(), self._note_activity
                                        ).install(server)
         self._server = server

@@ -13,7 +13,12 @@ all through the hub:
 * **callAndWait round trip**: ``call_and_wait`` to the receiver, whose bound
   function replies with ``hub.reply``;
 * **register+unregister** through a hub proxy, and **connect+disconnect** of
-  a callable ``SAMPIntegratedClient``.
+  a callable ``SAMPIntegratedClient``;
+* **notifyAll with 6 hung clients**: six more clients are registered whose
+  callback addresses accept connections and never answer (listening sockets
+  in the receiver process that never accept); the sender notifies all and
+  waits for the healthy receiver's acknowledgement, as in the notify round
+  trip. It shows that hung clients delay no one.
 
 The stacks alternate within one run (astropy.samp, then samp_compat, again
 and again), each round with fresh processes; every figure is the median of
@@ -53,6 +58,7 @@ CALL_TIMEOUT = "5"  # SAMP timeout of each callAndWait, in seconds
 NOTE = "bench.note"
 ECHO = "bench.echo"
 ACK = b"!"
+HUNG_CLIENTS = 6
 _BATCHES = itertools.count(1)  # notify-stream batches, numbered across the whole run
 STACKS = {"astropy": "astropy.samp", "pyvo": "pyvo.samp", "samp_compat": "samp_compat"}
 
@@ -88,9 +94,16 @@ def serve_receiver(pipe: Any, stack: str, hub_params: Dict[str, str], ack_port: 
 
     A notification whose params carry ``total`` is acknowledged once that many
     notifications of its ``batch`` have arrived (one byte on the socket to the
-    sender at ``ack_port``).
+    sender at ``ack_port``). It also holds the listening sockets, never
+    accepted, of the hung clients.
     """
     samp = _load(stack)
+    hung = []
+    for _ in range(HUNG_CLIENTS):
+        sock = socket.socket()
+        sock.bind((LOOPBACK, 0))
+        sock.listen(8)
+        hung.append(sock)
     ack = socket.create_connection((LOOPBACK, ack_port))
     ack.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     cli = samp.SAMPIntegratedClient(name="bench receiver")
@@ -116,10 +129,13 @@ def serve_receiver(pipe: Any, stack: str, hub_params: Dict[str, str], ack_port: 
 
     cli.bind_receive_notification(NOTE, note)
     cli.bind_receive_call(ECHO, echo)
-    pipe.send(cli.get_public_id())
+    pipe.send((cli.get_public_id(),
+               ["http://%s:%d/" % sock.getsockname() for sock in hung]))
     wait_for_stop(pipe)
     cli.disconnect()
     ack.close()
+    for sock in hung:
+        sock.close()
 
 
 class Deployment:
@@ -141,7 +157,7 @@ class Deployment:
         try:
             self._receiver = ServerProcess(serve_receiver, self.stack, self.hub_params,
                                            listener.getsockname()[1])
-            self.recipient = self._receiver.__enter__()
+            self.recipient, self.hung_urls = self._receiver.__enter__()
             self.ack, _ = listener.accept()
         finally:
             listener.close()
@@ -236,6 +252,25 @@ def connect_cycle(dep: Deployment, seconds: float) -> float:
     return _timed(seconds, step, warmup=2)
 
 
+def notify_all_hung(dep: Deployment, seconds: float) -> float:
+    """notifyAll round trips to the receiver while six hung clients are notified too."""
+    proxy = dep.samp.SAMPHubProxy()
+    proxy.connect(hub_params=dep.hub_params)
+    for url in dep.hung_urls:
+        key = proxy.register(dep.hub_params["samp.secret"])["samp.private-key"]
+        proxy.set_xmlrpc_callback(key, url)
+        proxy.declare_subscriptions(key, {NOTE: {}})
+    message = {"samp.mtype": NOTE, "samp.params": {"total": "1"}}
+
+    def step() -> None:
+        dep.sender.notify_all(message)
+        dep.wait_ack()
+    try:
+        return _timed(seconds, step)
+    finally:
+        proxy.disconnect()
+
+
 BENCHES: List[Tuple[str, Callable[[Deployment, float], float], Optional[float]]] = [
     # name, function, target ratio over astropy
     ("notify round trip", notify_round_trip, 3.0),
@@ -243,6 +278,7 @@ BENCHES: List[Tuple[str, Callable[[Deployment, float], float], Optional[float]]]
     ("callAndWait round trip", call_and_wait, 10.0),
     ("register+unregister", register_cycle, 1.0),
     ("connect+disconnect", connect_cycle, 1.0),
+    ("notifyAll, 6 hung clients", notify_all_hung, 1.0),  # last: it leaves hung deliveries
 ]
 
 
