@@ -111,7 +111,10 @@ class CallbackConnection:
         self._parser = ResponseParser(MAX_XMLRPC_BODY)
         self._connector = Connector(self._loop, self.address, self._connected,
                                     self._connect_failed, timeout=None)
-        self._connector.start()
+        try:
+            self._connector.start()
+        except OSError as exc:  # no descriptor left for a socket, say
+            self.close(exc)
 
     def close(self, error: Optional[BaseException] = None) -> None:
         """Close the connection; a call under way ends with ``error`` (or is interrupted)."""
@@ -212,5 +215,3 @@ class CallbackConnection:
         self._pending = None
         if on_done is not None:
             on_done(error)
-
-

@@ -7,11 +7,11 @@ recipient. Callbacks to an ``http://`` address are made on the hub's loop
 (``https://``, the hub's own client, Web Profile clients) run on delivery
 threads of their recipient, started when work arrives and ended after
 :data:`LANE_IDLE` seconds without work, through a pool of kept-alive
-connections. Each outgoing call may take :data:`DELIVERY_TIMEOUT` seconds. A recipient whose deliveries time out
-:data:`UNRESPONSIVE_AFTER` times in a row is *unresponsive*: it keeps one
-delivery in flight, and every other delivery to it fails at once, until a
-delivery succeeds again. A delivery in progress is interrupted when its
-recipient leaves or the hub stops.
+connections. Each outgoing call may take :data:`DELIVERY_TIMEOUT` seconds.
+A recipient whose deliveries time out :data:`UNRESPONSIVE_AFTER` times in a
+row is *unresponsive*: it keeps one delivery in flight, and every other
+delivery to it fails at once, until a delivery succeeds again. A delivery in
+progress is interrupted when its recipient leaves or the hub stops.
 """
 import collections
 import http.client

@@ -14,6 +14,8 @@ all through the hub:
   function replies with ``hub.reply``;
 * **register+unregister** through a hub proxy, and **connect+disconnect** of
   a callable ``SAMPIntegratedClient``;
+* **connect+disconnect, 300 idle sockets**: the same while 300 connections
+  to the hub stay open and idle;
 * **notifyAll with 6 hung clients**: six more clients are registered whose
   callback addresses accept connections and never answer (listening sockets
   in the receiver process that never accept); the sender notifies all and
@@ -43,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -72,7 +75,8 @@ def _load(stack: str) -> Any:
         samp = importlib.import_module(STACKS[stack])
     samp.conf.use_internet = False
     for name in ("astropy", "pyvo", "samp_compat"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        # Hung and departed clients are logged as warnings; the figures are what counts here.
+        logging.getLogger(name).setLevel(logging.ERROR)
     warnings.simplefilter("ignore")
     return samp
 
@@ -178,17 +182,38 @@ class Deployment:
         if not self.ack.recv(1):
             raise RuntimeError("the receiver process went away")
 
+    def cpu_seconds(self) -> Optional[Tuple[float, float, float]]:
+        """CPU seconds used so far by the hub, receiver and sender processes (Linux only)."""
+        pids = (self._hub._process.pid, self._receiver._process.pid, os.getpid())
+        try:
+            return tuple(_process_cpu(pid) for pid in pids)  # type: ignore[return-value]
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+def _process_cpu(pid: Optional[int]) -> float:
+    """User plus system CPU seconds of process ``pid``, from ``/proc``."""
+    with open("/proc/%d/stat" % pid) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#: Operations run by the figure being measured, warm-up included (for CPU per operation).
+_OPS = [0]
+
 
 def _timed(seconds: float, step: Callable[[], None], warmup: int = 20) -> float:
     """Operations per second of ``step()`` repeated for about ``seconds``."""
     for _ in range(warmup):
         step()
+    _OPS[0] += warmup
     count = 0
     start = time.perf_counter()
     deadline = start + seconds
     while True:
         step()
         count += 1
+        _OPS[0] += 1
         if time.perf_counter() >= deadline:
             return count / (time.perf_counter() - start)
 
@@ -214,6 +239,7 @@ def notify_stream(dep: Deployment, seconds: float) -> float:
         for _ in range(size):
             dep.sender.notify(dep.recipient, message)
         dep.wait_ack()
+        _OPS[0] += size
         rates.append(size / (time.perf_counter() - start))
     return statistics.median(rates)
 
@@ -252,6 +278,22 @@ def connect_cycle(dep: Deployment, seconds: float) -> float:
     return _timed(seconds, step, warmup=2)
 
 
+IDLE_SOCKETS = 300
+
+
+def connect_with_idle_sockets(dep: Deployment, seconds: float) -> float:
+    """connect+disconnect cycles while IDLE_SOCKETS connections to the hub stay idle."""
+    parts = urllib.parse.urlsplit(dep.hub_params["samp.hub.xmlrpc.url"])
+    idle = []
+    try:
+        for _ in range(IDLE_SOCKETS):
+            idle.append(socket.create_connection((parts.hostname, parts.port), timeout=WAIT))
+        return connect_cycle(dep, seconds)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
 def notify_all_hung(dep: Deployment, seconds: float) -> float:
     """notifyAll round trips to the receiver while six hung clients are notified too."""
     proxy = dep.samp.SAMPHubProxy()
@@ -278,6 +320,7 @@ BENCHES: List[Tuple[str, Callable[[Deployment, float], float], Optional[float]]]
     ("callAndWait round trip", call_and_wait, 10.0),
     ("register+unregister", register_cycle, 1.0),
     ("connect+disconnect", connect_cycle, 1.0),
+    ("connect, 300 idle sockets", connect_with_idle_sockets, 1.0),
     ("notifyAll, 6 hung clients", notify_all_hung, 1.0),  # last: it leaves hung deliveries
 ]
 
@@ -356,6 +399,23 @@ def _table(title: str, names: List[str], stacks: List[str],
     return ok
 
 
+#: Figures whose CPU time per operation is printed (process times have 10 ms ticks).
+CPU_FIGURES = ("notify round trip", "notify stream (one-way)", "callAndWait round trip")
+
+
+def _cpu_table(stacks: List[str], cpu: Dict[Tuple[str, str], List[Tuple[float, ...]]]) -> None:
+    """Print the median CPU microseconds per operation of each process."""
+    print("\nCPU time per operation between processes (us; hub + receiver + sender = total)")
+    for name in CPU_FIGURES:
+        for stack in stacks:
+            samples = cpu.get((name, stack))
+            if not samples:
+                continue
+            hub, receiver, sender = (statistics.median(s[i] for s in samples) for i in range(3))
+            print("  %-24s %-12s %5.0f + %5.0f + %5.0f = %5.0f" % (
+                name, stack, hub, receiver, sender, hub + receiver + sender))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="rounds per stack (medians)")
@@ -376,13 +436,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("SAMP via a hub: hub, receiver and sender in three processes; medians of %d rounds "
           "of %.1f s" % (args.runs, args.seconds))
     results: Dict[Tuple[str, str], List[float]] = {}
+    cpu: Dict[Tuple[str, str], List[Tuple[float, ...]]] = {}
     for _ in range(args.runs):
         for stack in stacks:
             with Deployment(stack, tmp) as dep:
                 for name, bench, _target in BENCHES:
+                    _OPS[0] = 0
+                    before = dep.cpu_seconds()
                     results.setdefault((name, stack), []).append(bench(dep, args.seconds))
+                    after = dep.cpu_seconds()
+                    if before and after and name in CPU_FIGURES:
+                        cpu.setdefault((name, stack), []).append(
+                            tuple(1e6 * (b - a) / _OPS[0] for a, b in zip(before, after)))
     ok = _table("between processes (ops/s)", [b[0] for b in BENCHES], stacks, results,
                 {name: target for name, _, target in BENCHES})
+    if cpu:
+        _cpu_table(stacks, cpu)
     if not args.no_inprocess:
         results = {}
         for _ in range(args.runs):
