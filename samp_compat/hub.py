@@ -72,15 +72,17 @@ class SAMPHubServer:
     web_port : int, optional
         Web Profile port (default 21012); 0 picks a free port (see ``_web_port``).
     pool_size : int, optional
-        Most threads serving the requests of each profile's endpoint.
+        Most worker threads serving the requests of each profile's endpoint
+        (Web Profile requests, and Standard Profile requests over 64 KiB).
 
     Notes
     -----
     One loop thread serves the Standard and the Web Profile endpoints, with
-    no cap on connections; requests run on each endpoint's workers, started
-    on demand. Deliveries to clients run on threads of their own for each
-    client (at most four per client), so a client that does not answer
-    delays no other. A subclass may rely on ``_web_port`` (the Web Profile's
+    no cap on connections, and itself runs the Standard Profile requests
+    (no hub method blocks); Web Profile requests run on workers started on
+    demand. Callbacks to ``http://`` clients are made on the loop too, at
+    most four at a time per client, so a client that does not answer delays
+    no other and holds no thread. A subclass may rely on ``_web_port`` (the Web Profile's
     port once started), ``_lockfile`` (the lockfile written, or None),
     ``_is_running`` and ``_url`` (the Standard Profile's URL), as in astropy.
     """
