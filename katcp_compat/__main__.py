@@ -1,4 +1,7 @@
-"""Example KATCP device server: ``python -m katcp_compat [--host H] [--port P]``.
+"""Example KATCP device server: ``python -m katcp_compat [-a HOST] [-p PORT]``.
+
+Installed as ``katcp-compat-server`` and, under katcp's example script name,
+``katcp-exampleserver``.
 
 ``python -m katcp_compat --demo`` starts the server on 127.0.0.1 (any free
 port), talks to it with a client (``?help``, ``?sensor-list``, a sensor
@@ -9,14 +12,15 @@ import argparse
 import logging
 import math
 import queue
-import signal
 import sys
-import threading
 import time
 from typing import Any, List, Optional
 
+from protocompat.cli import (HelpFormatter, add_logging_arguments, command_name,
+                             configured_logging, interrupt_on_sigterm, reported_here, run)
+
 from .client import BlockingClient
-from .cmd import readable
+from ._cli_format import readable
 from .core import FailReply, Message
 from .kattypes import Float, Str, request, return_reply
 from .sensor import Sensor
@@ -140,7 +144,9 @@ def run_demo() -> int:
         0 on success.
     """
     # The demo provokes a failing request on purpose; keep its log quiet.
-    logging.getLogger("katcp_compat").setLevel(logging.CRITICAL)
+    package_log = logging.getLogger("katcp_compat")
+    level = package_log.level
+    package_log.setLevel(logging.CRITICAL)
     server = ExampleDevice("127.0.0.1", 0)
     server.start(timeout=DEMO_WAIT)
     updates: "queue.Queue[Message]" = queue.Queue()
@@ -181,39 +187,36 @@ def run_demo() -> int:
         client.join(DEMO_WAIT)
         server.stop(DEMO_WAIT)
         server.join(DEMO_WAIT)
+        package_log.setLevel(level)
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    # SIGTERM stops the example server as Ctrl-C does.
-    raise KeyboardInterrupt
+#: The well-known KATCP port, the example server's default.
+DEFAULT_PORT = 7147
+#: The example server's default interface: this computer only.
+DEFAULT_HOST = "127.0.0.1"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry point.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    status : int
-    """
-    parser = argparse.ArgumentParser(prog="python -m katcp_compat",
-                                     description="Run an example KATCP device server.")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument("--port", type=int, default=7147, help="port to listen on (0: any)")
+def _parser(prog: Optional[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, formatter_class=HelpFormatter,
+        description="Run an example KATCP device server until Ctrl-C (or SIGTERM).",
+        epilog="Requests: the standard ones plus ?add x y and ?set-mode mode.\n"
+               "Sensors: wave, counter, toggle, mode, note, last-update, peer.")
+    parser.add_argument("-a", "--host", default=DEFAULT_HOST,
+                        help="interface to listen on ('' or 0.0.0.0: every interface)")
+    parser.add_argument("-p", "--port", type=int, default=DEFAULT_PORT,
+                        help="port to listen on (0: any free port)")
     parser.add_argument("--demo", action="store_true",
                         help="start a server on a free port, talk to it, print, exit")
-    args = parser.parse_args(argv)
-    if args.demo:
-        return run_demo()
+    add_logging_arguments(parser)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
     server = ExampleDevice(args.host, args.port)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
     try:
-        server.start(timeout=DEMO_WAIT)
+        with reported_here(OSError):
+            server.start(timeout=DEMO_WAIT)
         print("Example KATCP device on %s:%d; Ctrl-C stops it." % server.bind_address[:2],
               flush=True)
         while server.running():
@@ -223,6 +226,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         server.stop(DEMO_WAIT)
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point (``python -m katcp_compat``, ``katcp-compat-server``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 after Ctrl-C or SIGTERM, 1 when the server cannot start (one line
+        on stderr says why), 2 for usage errors.
+    """
+    parser = _parser(command_name("python -m katcp_compat"))
+    args = parser.parse_args(argv)
+    with configured_logging(args), interrupt_on_sigterm():
+        if args.demo:
+            return run(run_demo, parser.prog)
+        return run(lambda: _serve(args), parser.prog, lambda: (args.host, args.port))
 
 
 if __name__ == "__main__":

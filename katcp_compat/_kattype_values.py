@@ -502,8 +502,8 @@ class Regex(Str):
 
     Parameters
     ----------
-    regex : str or compiled pattern
-        The expression.
+    regex : str or re.Pattern
+        The expression, as text or compiled.
     **kwargs
         ``default``, ``optional``, ``multiple`` as for :class:`KatcpType`.
     """

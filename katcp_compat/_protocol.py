@@ -42,8 +42,8 @@ class ProtocolFlags:
         Major version number (None counts as 0).
     minor : int or None
         Minor version number (None counts as 0).
-    flags : iterable of bytes (or str / a bytes string of flag letters)
-        The supported flags, e.g. ``{ProtocolFlags.MULTI_CLIENT,
+    flags : iterable of bytes or str
+        The supported flags (a bytes string of flag letters is an iterable), e.g. ``{ProtocolFlags.MULTI_CLIENT,
         ProtocolFlags.MESSAGE_IDS}``.
 
     Raises

@@ -177,7 +177,7 @@ class MessageHandlerThread:
         Raises
         ------
         RuntimeError
-            When :data:`MAX_HANDLER_QUEUE` messages are already waiting.
+            When ``MAX_HANDLER_QUEUE`` (300) messages are already waiting.
         """
         fut: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
         with self._cond:

@@ -202,7 +202,10 @@ class BlockingTestClient(BlockingClient):
 
         Returns
         -------
-        value, status, timestamp
+        value : object
+            The value, converted by ``sensortype``.
+        status : str
+        timestamp : float
         """
         reply, informs = self.blocking_request(Message.request("sensor-value", sensorname))
         self.test.assertTrue(reply.reply_ok(), "Could not read sensor '%s': %s"
@@ -396,7 +399,10 @@ class BlockingTestClient(BlockingClient):
 
         Returns
         -------
-        status, error
+        status : str
+            The reply's status.
+        error : str or None
+            The reply's error text, if it has one.
         """
         reply, _ = self.blocking_request(Message.request(requestname, *params))
         self.test.assertEqual(reply.name, requestname)

@@ -493,13 +493,15 @@ def request_check(client: CallbackClient, exception: type, *msg_parms: Any,
 
     Returns
     -------
-    reply, informs
-        As :meth:`~CallbackClient.blocking_request`.
+    reply : Message
+        The reply, as :meth:`~CallbackClient.blocking_request` returns it.
+    informs : list of Message
+        The informs, as :meth:`~CallbackClient.blocking_request` returns them.
 
     Raises
     ------
-    exception
-        If the reply is not ``ok``.
+    Exception
+        The class given as ``exception``, if the reply is not ``ok``.
     """
     timeout = kwargs.get("timeout")
     req_kwargs = {"mid": kwargs["mid"]} if "mid" in kwargs else {}

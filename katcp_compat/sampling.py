@@ -83,7 +83,8 @@ def format_inform_v4(sensor: Sensor, *reading: Any) -> Message:
     Parameters
     ----------
     sensor : Sensor
-    *reading : timestamp, status, value
+    *reading
+        ``timestamp, status, value``.
 
     Returns
     -------
@@ -99,8 +100,8 @@ def format_inform_v5(sensor: Sensor, *reading: Any) -> Message:
     Parameters
     ----------
     sensor : Sensor
-    *reading : timestamp, status, value
-        Either three values or one :class:`~katcp_compat.core.Reading`.
+    *reading
+        ``timestamp, status, value``: either three values or one :class:`~katcp_compat.core.Reading`.
 
     Returns
     -------

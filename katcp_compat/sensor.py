@@ -209,8 +209,8 @@ class Sensor:
         name : str
         description : str, optional
         unit : str, optional
-        params : [min, max], optional
-            Advertised range.
+        params : list, optional
+            Advertised range, ``[min, max]``.
         default : int, optional
         initial_status : int, optional
 
@@ -231,8 +231,8 @@ class Sensor:
         name : str
         description : str, optional
         unit : str, optional
-        params : [min, max], optional
-            Advertised range.
+        params : list, optional
+            Advertised range, ``[min, max]``.
         default : float, optional
         initial_status : int, optional
 
@@ -351,7 +351,8 @@ class Sensor:
         name : str
         description : str, optional
         unit : str, optional
-        default : (str, int or None), optional
+        default : tuple, optional
+            ``(host, port)``, the port an int or None.
         initial_status : int, optional
 
         Returns

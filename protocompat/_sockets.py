@@ -144,7 +144,7 @@ class Listener:
     accepting begins with :meth:`start`. There is no cap on connections below
     the process's descriptor limit. When descriptors run out, ``accept`` is
     retried: first right after ``on_shortage`` if it freed any, else after
-    :data:`ACCEPT_RETRY_DELAY`; it is logged, never fatal.
+    ``ACCEPT_RETRY_DELAY`` (0.1 s); it is logged, never fatal.
 
     Parameters
     ----------
@@ -252,8 +252,8 @@ class Connector:
     ----------
     loop : SelectorLoop
         The loop on which connecting happens and callbacks run.
-    address : (host, port)
-        Where to connect. A host name is resolved on the loop thread at each
+    address : tuple
+        ``(host, port)``: where to connect. A host name is resolved on the loop thread at each
         attempt (a numeric address needs no look-up).
     on_connect : callable
         ``on_connect(sock)`` with the connected socket, non-blocking, with

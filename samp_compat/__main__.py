@@ -1,14 +1,9 @@
-"""``python -m samp_compat``: run a hub, or ``--demo`` for a self-contained tour."""
-import sys
-
-from ._demo import demo
+"""``python -m samp_compat``: run a hub (``samp-compat-hub``), or ``--demo`` for a tour."""
 from .hub_script import hub_script
 
 
 def main() -> None:
-    """Run the hub script, or the demo when ``--demo`` is given."""
-    if "--demo" in sys.argv[1:]:
-        sys.exit(demo())
+    """Run the hub script (which runs the demo when ``--demo`` is given)."""
     hub_script()
 
 

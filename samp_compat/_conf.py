@@ -17,6 +17,8 @@ class Conf:
         How many times a hub retries a delivery that fails with a fault.
     """
 
+    use_internet: bool
+    n_retries: int
     _defaults: Dict[str, Any] = {"use_internet": False, "n_retries": 10}
     _descriptions: Dict[str, str] = {
         "use_internet": "Whether to allow samp_compat to use the internet, if available.",

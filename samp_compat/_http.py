@@ -339,3 +339,139 @@ def _content_length(headers: Dict[str, str], max_body: int) -> int:
     if length > max_body:
         raise HTTPError(413, "request body larger than %d bytes" % max_body)
     return length
+
+
+class Response(NamedTuple):
+    """One parsed HTTP response: its head and its whole body."""
+
+    head: ResponseHead
+    body: bytes
+
+
+class ResponseParser:
+    """Incremental HTTP/1.x response parser with bounded buffers: bytes in, responses out.
+
+    It is the decoder of a client connection that sends one request at a
+    time. :meth:`feed` returns each complete :class:`Response`; a body without
+    a length (read until the server closes) is returned by :meth:`eof`.
+
+    Parameters
+    ----------
+    max_body : int
+        Largest body accepted.
+
+    Raises
+    ------
+    BadResponse
+        From :meth:`feed` or :meth:`eof`, for a malformed or too large response.
+    """
+
+    def __init__(self, max_body: int) -> None:
+        self._buf = bytearray()
+        self._max_body = max_body
+        self._head: Optional[ResponseHead] = None
+        self._length: Optional[int] = None  # None: until close; -1: chunked
+        self._chunks = bytearray()
+
+    @property
+    def started(self) -> bool:
+        """Whether any byte of a response not yet returned has arrived."""
+        return bool(self._buf) or self._head is not None
+
+    def feed(self, data: bytes) -> List[Response]:
+        """Add received bytes; return the responses they complete.
+
+        Parameters
+        ----------
+        data : bytes
+
+        Returns
+        -------
+        responses : list of Response
+        """
+        self._buf += data
+        responses = []
+        while self._buf:
+            response = self._next()
+            if response is None:
+                break
+            responses.append(response)
+        return responses
+
+    def eof(self) -> Optional[Response]:
+        """The server closed: return the response it ended, if it was read until close."""
+        if self._head is not None and self._length is None:
+            body, self._buf = bytes(self._buf), bytearray()
+            head, self._head = self._head, None
+            return Response(head, body)
+        return None
+
+    def _next(self) -> Optional[Response]:
+        buf = self._buf
+        if self._head is None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEADER_BYTES:
+                    raise BadResponse("HTTP response header too large")
+                return None
+            head = parse_response_head(bytes(buf[:end]))
+            del buf[:end + 4]
+            if head.status == 100:
+                return None if not buf else self._next()
+            self._head = head
+            self._length = _response_length(head.headers, self._max_body)
+        if self._length is None:
+            if len(buf) > self._max_body:
+                raise BadResponse("HTTP response body larger than %d bytes" % self._max_body)
+            return None
+        if self._length < 0:
+            return self._next_chunk()
+        if len(buf) < self._length:
+            return None
+        body = bytes(buf[:self._length])
+        del buf[:self._length]
+        head, self._head = self._head, None
+        return Response(head, body)
+
+    def _next_chunk(self) -> Optional[Response]:
+        buf = self._buf
+        while True:
+            end = buf.find(b"\r\n")
+            if end < 0:
+                if len(buf) > MAX_CHUNK_LINE:
+                    raise BadResponse("chunk-size line too long")
+                return None
+            size = parse_chunk_size(bytes(buf[:end]))
+            if size == 0:
+                trailer_end = buf.find(b"\r\n\r\n", end)
+                if buf[end:end + 4] == b"\r\n\r\n":
+                    trailer_end = end
+                if trailer_end < 0:
+                    if len(buf) > MAX_HEADER_BYTES:
+                        raise BadResponse("HTTP trailers too large")
+                    return None
+                del buf[:trailer_end + 4]
+                body, self._chunks = bytes(self._chunks), bytearray()
+                head, self._head = self._head, None
+                return Response(head, body)  # type: ignore[arg-type]
+            if len(buf) < end + 2 + size + 2:
+                return None
+            if len(self._chunks) + size > self._max_body:
+                raise BadResponse("HTTP response body larger than %d bytes" % self._max_body)
+            self._chunks += buf[end + 2:end + 2 + size]
+            del buf[:end + 2 + size + 2]
+
+
+def _response_length(headers: Dict[str, str], max_body: int) -> Optional[int]:
+    """The body length of a response: bytes, -1 for chunked, None for until-close."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return -1
+    text = headers.get("content-length")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+        raise BadResponse("bad Content-Length")
+    length = int(text)
+    if length > max_body:
+        raise BadResponse("HTTP response body larger than %d bytes" % max_body)
+    return length

@@ -1,15 +1,17 @@
 """Delivery of the hub's callbacks (``samp.client.*``) to registered clients.
 
-Every recipient has its own outbox and its own delivery threads (at most
-:data:`PER_CLIENT_CONCURRENCY`, started when work arrives and ended after
-:data:`LANE_IDLE` seconds without work), so a delivery to one recipient never
-waits for another recipient. Each outgoing call has a socket timeout of
-:data:`DELIVERY_TIMEOUT` seconds and goes through the recipient's pool of
-kept-alive connections. A recipient whose deliveries time out
-:data:`UNRESPONSIVE_AFTER` times in a row is *unresponsive*: it keeps one
-delivery in flight, and every other delivery to it fails at once, until a
-delivery succeeds again. A delivery in progress is interrupted when its
-recipient leaves or the hub stops.
+Every recipient has its own outbox and at most :data:`PER_CLIENT_CONCURRENCY`
+deliveries under way, so a delivery to one recipient never waits for another
+recipient. Callbacks to an ``http://`` address are made on the hub's loop
+(:mod:`samp_compat._delivery_http`): no thread waits for the client. Others
+(``https://``, the hub's own client, Web Profile clients) run on delivery
+threads of their recipient, started when work arrives and ended after
+:data:`LANE_IDLE` seconds without work, through a pool of kept-alive
+connections. Each outgoing call may take :data:`DELIVERY_TIMEOUT` seconds.
+A recipient whose deliveries time out :data:`UNRESPONSIVE_AFTER` times in a
+row is *unresponsive*: it keeps one delivery in flight, and every other
+delivery to it fails at once, until a delivery succeeds again. A delivery in
+progress is interrupted when its recipient leaves or the hub stops.
 """
 import collections
 import http.client
@@ -18,10 +20,11 @@ import socket
 import threading
 import time
 import xmlrpc.client
-from typing import Any, Callable, Deque, Optional, Set, Tuple
+from typing import Any, Callable, Deque, List, Optional, Set, Tuple
 
-from protocompat.netutil import ExcepthookThread
+from protocompat.netutil import ExcepthookThread, SelectorLoop
 
+from ._delivery_http import CallbackConnection, StaleConnection, http_target, request_bytes
 from .utils import SAMPXXEServerProxy, ServerProxyPool
 
 log = logging.getLogger("samp_compat.hub")
@@ -58,6 +61,8 @@ class Recipient:
         self.public_id = public_id
         self.private_key = private_key
         self.url: Optional[str] = None
+        #: ``(host, port, path)`` of an ``http://`` url: delivered on the hub's loop.
+        self.http: Optional[Tuple[str, int, str]] = None
         #: For the hub's own client: ``local(method, args)`` replaces XML-RPC.
         self.local: Optional[Callable[[str, tuple], Any]] = None
         #: For a Web Profile client: ``web_push(method, args)`` queues a callback.
@@ -71,6 +76,8 @@ class Recipient:
         self._in_flight = 0      # deliveries under way
         self._timeouts = 0       # timed-out deliveries in a row
         self._pool: Optional[ServerProxyPool] = None
+        self._calls: List[CallbackConnection] = []  # loop thread only
+        self._pump_due = False  # a pump of the outbox is scheduled on the loop
 
     @property
     def unresponsive(self) -> bool:
@@ -81,6 +88,7 @@ class Recipient:
         """Deliver to ``url`` from now on (connections to the old address are closed)."""
         with self._lock:
             self.url = url
+            self.http = http_target(url)
             old, self._pool = self._pool, None
         if old is not None:
             old.shutdown()
@@ -144,6 +152,8 @@ class Deliverer:
         self._outstanding = 0
         self._threads: Set[threading.Thread] = set()
         self._closed = False
+        #: The hub's loop, on which ``http://`` callbacks are made (set once it exists).
+        self.loop: Optional[SelectorLoop] = None
 
     def send(self, recipient: Recipient, method: str, args: tuple, done: Done = None) -> bool:
         """Deliver ``samp.client.<method>(private_key, *args)`` to ``recipient``.
@@ -157,7 +167,7 @@ class Deliverer:
             is then never called).
         """
         refused = ""
-        start_lane = False
+        start_lane = pump = False
         with recipient._lock:
             if recipient.closed or self._closed:
                 return False
@@ -166,6 +176,10 @@ class Deliverer:
                 refused = "too many deliveries waiting"
             elif recipient.unresponsive and busy > 0:
                 refused = "client is not responding"
+            elif self._on_loop(recipient):
+                recipient._outbox.append((method, args, done))
+                pump = not recipient._pump_due
+                recipient._pump_due = True
             else:
                 recipient._outbox.append((method, args, done))
                 limit = 1 if recipient.unresponsive else PER_CLIENT_CONCURRENCY
@@ -182,7 +196,114 @@ class Deliverer:
             self._outstanding += 1
         if start_lane:
             self._start_lane(recipient)
+        elif pump:
+            loop = self.loop
+            if loop is not None and loop.in_loop_thread():
+                self._pump(recipient)
+            elif loop is not None:
+                loop.call_soon(self._pump, recipient)
         return True
+
+    def _on_loop(self, recipient: Recipient) -> bool:
+        """Whether deliveries to ``recipient`` are made on the loop (under its lock)."""
+        return (recipient.http is not None and recipient.local is None
+                and recipient.web_push is None and self.loop is not None)
+
+    # -- deliveries on the loop ----------------------------------------------------
+    def _pump(self, recipient: Recipient) -> None:
+        """Start queued deliveries of ``recipient``, up to its limit (loop thread)."""
+        while True:
+            with recipient._lock:
+                recipient._pump_due = False
+                target = recipient.http
+                limit = 1 if recipient.unresponsive else PER_CLIENT_CONCURRENCY
+                if (recipient.closed or not recipient._outbox or target is None
+                        or recipient._in_flight >= limit):
+                    return
+                recipient._in_flight += 1
+                method, args, done = recipient._outbox.popleft()
+            request = request_bytes("%s:%d" % target[:2], target[2], "samp.client." + method,
+                                    (recipient.private_key,) + tuple(args))
+            self._call(recipient, (method, args, done), request, 1, False)
+
+    def _connection(self, recipient: Recipient) -> CallbackConnection:
+        """An idle connection to ``recipient``'s address, or a new one (loop thread)."""
+        host, port, _path = recipient.http  # type: ignore[misc]
+        for conn in list(recipient._calls):
+            if conn.closed:
+                recipient._calls.remove(conn)
+            elif not conn.busy and conn.address == (host, port):
+                return conn
+        conn = CallbackConnection(self.loop, host, port, DELIVERY_TIMEOUT,  # type: ignore[arg-type]
+                                  lambda c: c in recipient._calls and recipient._calls.remove(c))
+        recipient._calls.append(conn)
+        return conn
+
+    def _call(self, recipient: Recipient, item: _Item, request: bytes, attempt: int,
+              retried: bool) -> None:
+        if recipient.closed or recipient.http is None:
+            self._done_on_loop(recipient, item, None if recipient.closed else "no callback address")
+            return
+        conn = self._connection(recipient)
+        conn.call(request, lambda error: self._called(recipient, item, request, attempt, retried,
+                                                      error))
+
+    def _called(self, recipient: Recipient, item: _Item, request: bytes, attempt: int,
+                retried: bool, error: Optional[BaseException]) -> None:
+        """The outcome of one delivery attempt on the loop (see :meth:`_deliver`)."""
+        method = item[0]
+        failure: Optional[str] = None
+        if error is None:
+            with recipient._lock:
+                recipient._timeouts = 0
+        elif isinstance(error, xmlrpc.client.Fault):
+            log.debug("%s to %s: fault %s (attempt %d)", method, recipient.public_id,
+                      error.faultCode, attempt)
+            attempts = max(1, int(self._n_retries()))
+            if attempt < attempts and not self._stopping.is_set():
+                self.loop.call_later(  # type: ignore[union-attr]
+                    RETRY_PAUSE, self._call, recipient, item, request, attempt + 1, retried)
+                return
+            failure = ("hub stopping" if self._stopping.is_set()
+                       else "delivery failed after %d attempts" % attempts)
+            if not self._stopping.is_set():
+                log.warning("%s to %s failed after %d attempts", method, recipient.public_id,
+                            attempts)
+        elif isinstance(error, StaleConnection) and not retried:
+            self._call(recipient, item, request, attempt, True)
+            return
+        elif isinstance(error, ConnectionAbortedError):
+            log.debug("%s to %s interrupted", method, recipient.public_id)
+        elif isinstance(error, (ConnectionRefusedError, ConnectionResetError, BrokenPipeError)):
+            log.warning("client %s is unreachable; unregistering it", recipient.public_id)
+            self._done_on_loop(recipient, item, None)
+            self._on_dead(recipient)
+            return
+        elif isinstance(error, socket.timeout):
+            with recipient._lock:
+                recipient._timeouts += 1
+                newly = recipient._timeouts == UNRESPONSIVE_AFTER
+            log.warning("%s to %s timed out after %g s; dropped%s", method, recipient.public_id,
+                        DELIVERY_TIMEOUT, "; the client is unresponsive" if newly else "")
+            if newly:
+                self._fail_queued(recipient, "client is not responding")
+            failure = "no answer within %g s" % DELIVERY_TIMEOUT
+        else:
+            log.warning("%s to %s failed (%s); dropped", method, recipient.public_id,
+                        type(error).__name__)
+            failure = "delivery failed (%s)" % type(error).__name__
+        self._done_on_loop(recipient, item, failure)
+
+    def _done_on_loop(self, recipient: Recipient, item: _Item, failure: Optional[str]) -> None:
+        method, args, done = item
+        with recipient._lock:
+            recipient._in_flight -= 1
+        self._finish(recipient, method, args, done, failure)
+        with self._cond:
+            self._outstanding -= 1
+            self._cond.notify_all()
+        if recipient._outbox:
+            self.loop.call_soon(self._pump, recipient)  # type: ignore[union-attr]
 
     def _start_lane(self, recipient: Recipient) -> None:
         thread = ExcepthookThread(None, target=self._lane, args=(recipient,), daemon=True,
@@ -320,6 +441,17 @@ class Deliverer:
         with self._cond:
             self._outstanding -= dropped
             self._cond.notify_all()
+        loop = self.loop
+        if recipient._calls and loop is not None:
+            if loop.in_loop_thread():
+                self._close_calls(recipient)
+            else:
+                loop.call_soon(self._close_calls, recipient)
+
+    @staticmethod
+    def _close_calls(recipient: Recipient) -> None:
+        for conn in list(recipient._calls):
+            conn.close()  # a delivery under way ends as interrupted
 
     def drain(self, timeout: float) -> bool:
         """Wait until no delivery is queued or under way (at most ``timeout`` seconds)."""

@@ -147,10 +147,16 @@ class XMLRPCServer:
     loop : SelectorLoop, optional
         Serve on this loop, which its owner starts and stops; by default the
         server runs a loop of its own.
+    inline_body : int, optional
+        Requests whose body has at most this many bytes are served on the
+        loop thread that decoded them, with no hand-over to a worker: only for
+        functions that never block. 0 (the default) serves every request on
+        a worker.
 
     Notes
     -----
-    Functions are called on a worker thread. A :class:`xmlrpc.client.Fault`
+    Functions are called on a worker thread (or on the loop thread, see
+    ``inline_body``). A :class:`xmlrpc.client.Fault`
     raised by a function is sent as that fault; any other exception becomes
     ``Fault(1, "<class 'X'>:message")``. Malformed or unsafe XML gets a fault
     that never quotes the request; an unknown method gets a fault that does
@@ -165,11 +171,13 @@ class XMLRPCServer:
     def __init__(self, addr: Tuple[str, int] = ("127.0.0.1", 0), *, ssl_context: Any = None,
                  max_body: Optional[int] = None, pool_size: int = DEFAULT_POOL_SIZE,
                  name: str = "XMLRPCServer", allow_none: bool = True,
-                 idle_timeout: float = IDLE_TIMEOUT, loop: Optional[SelectorLoop] = None) -> None:
+                 idle_timeout: float = IDLE_TIMEOUT, loop: Optional[SelectorLoop] = None,
+                 inline_body: int = 0) -> None:
         self.max_body = MAX_XMLRPC_BODY if max_body is None else int(max_body)
         self.allow_none = allow_none
         self.name = name
         self.idle_timeout = float(idle_timeout)
+        self._inline_body = int(inline_body)
         self._sweep_interval = max(0.05, min(SWEEP_INTERVAL, self.idle_timeout / 2))
         self._ssl_context = ssl_context
         self._functions: Dict[str, Callable[..., Any]] = {}
@@ -266,7 +274,7 @@ class XMLRPCServer:
 
         Returns
         -------
-        handle
+        handle : object
             An object with a ``cancel()`` method.
         """
         return self._loop.call_later(delay, callback, *args)
@@ -348,7 +356,10 @@ class XMLRPCServer:
         conn.start()
 
     def _on_request(self, conn: HTTPConnection, request: _http.Request) -> None:
-        self._pool.submit(self._handle, conn, request)
+        if len(request.body) <= self._inline_body:
+            self._handle(conn, request)
+        else:
+            self._pool.submit(self._handle, conn, request)
 
     def _idle_connections(self) -> List[HTTPConnection]:
         """Connections waiting for their next request, least recently used first."""

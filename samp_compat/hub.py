@@ -33,6 +33,9 @@ SHUTDOWN_GRACE = 2.0
 #: Seconds each server or pool gets to stop.
 STOP_TIMEOUT = 5.0
 _HOUSEKEEPING_INTERVAL = 1.0
+#: Standard Profile requests with a body up to this many bytes are served on the
+#: loop thread (no hub method blocks); larger ones on worker threads.
+INLINE_BODY = 64 * 1024
 _HUB_NAME = "samp_compat SAMP Hub"
 _STANDARD_METHODS_WITH_HOST = ("samp.hub.notify", "samp.hub.notifyAll", "samp.hub.call",
                                "samp.hub.callAll", "samp.hub.callAndWait")
@@ -69,15 +72,17 @@ class SAMPHubServer:
     web_port : int, optional
         Web Profile port (default 21012); 0 picks a free port (see ``_web_port``).
     pool_size : int, optional
-        Most threads serving the requests of each profile's endpoint.
+        Most worker threads serving the requests of each profile's endpoint
+        (Web Profile requests, and Standard Profile requests over 64 KiB).
 
     Notes
     -----
     One loop thread serves the Standard and the Web Profile endpoints, with
-    no cap on connections; requests run on each endpoint's workers, started
-    on demand. Deliveries to clients run on threads of their own for each
-    client (at most four per client), so a client that does not answer
-    delays no other. A subclass may rely on ``_web_port`` (the Web Profile's
+    no cap on connections, and itself runs the Standard Profile requests
+    (no hub method blocks); Web Profile requests run on workers started on
+    demand. Callbacks to ``http://`` clients are made on the loop too, at
+    most four at a time per client, so a client that does not answer delays
+    no other and holds no thread. A subclass may rely on ``_web_port`` (the Web Profile's
     port once started), ``_lockfile`` (the lockfile written, or None),
     ``_is_running`` and ``_url`` (the Standard Profile's URL), as in astropy.
     """
@@ -242,11 +247,13 @@ class SAMPHubServer:
         loop = SelectorLoop(name="SAMPHubServer")
         try:
             server = ThreadingXMLRPCServer((host, self._port or 0), pool_size=self._pool_size,
-                                           name="SAMPHubServer", loop=loop)
+                                           name="SAMPHubServer", loop=loop,
+                                           inline_body=INLINE_BODY)
         except OSError:
             loop.stop(0)
             raise
         self._loop = loop
+        self._deliverer.loop = loop
         SAMPSimpleXMLRPCRequestHandler(self._standard_methods(), self._note_activity
                                        ).install(server)
         self._server = server

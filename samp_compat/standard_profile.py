@@ -99,7 +99,7 @@ class SAMPSimpleXMLRPCRequestHandler:
 
         Returns
         -------
-        result
+        object
             What the hub method returns.
 
         Raises

@@ -264,7 +264,7 @@ class WebProfileRequestHandler:
     Parameters
     ----------
     port : int
-        Port on localhost (0 picks a free one, then read :attr:`port`).
+        Port on localhost (0 picks a free one, then read the ``port`` attribute).
     dialog : WebProfileDialog or None
         The consent dialog; None asks on the console.
     pool_size : int

@@ -247,8 +247,8 @@ class SafeTransport(_SafeTransportMixin, xmlrpc.client.Transport):
     ----------
     use_datetime, use_builtin_types : bool, optional
         As for :class:`xmlrpc.client.Transport`.
-    headers : sequence of (str, str), optional
-        Extra HTTP headers sent with every request.
+    headers : sequence of tuple, optional
+        Extra HTTP headers sent with every request, as ``(name, value)`` pairs of str.
     timeout : float, optional
         Socket timeout in seconds for connecting and for each read; ``None``
         uses the global default.
@@ -267,8 +267,8 @@ class SafeSafeTransport(_SafeTransportMixin, xmlrpc.client.SafeTransport):
     ----------
     use_datetime, use_builtin_types : bool, optional
         As for :class:`xmlrpc.client.SafeTransport`.
-    headers : sequence of (str, str), optional
-        Extra HTTP headers sent with every request.
+    headers : sequence of tuple, optional
+        Extra HTTP headers sent with every request, as ``(name, value)`` pairs of str.
     timeout : float, optional
         Socket timeout in seconds; ``None`` uses the global default.
     context : ssl.SSLContext, optional

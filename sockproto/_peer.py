@@ -209,13 +209,20 @@ class Peer:
         return False
 
     def _respond(self, msg: data_storage, response_sid: int, status: Any, data: Any) -> None:
+        """Answer ``msg`` at once (as :meth:`send` with timeout 0; a response expects no refusal)."""
         data_id = msg["data_id"]
         try:
-            self.send(response_sid, data_id, data, status, 0)
+            frame = self._encode(status, response_sid, data_id, data)
         except (TypeError, ValueError) as exc:
             self.logger.error("response to service_id %s, data_id %s cannot be sent (%s): "
                               "answering with a callback error", msg["service_id"], data_id, exc)
-            self.send(response_sid, data_id, None, STATUS_CALLBACK_ERROR, 0)
+            status, data = STATUS_CALLBACK_ERROR, None
+            frame = self._encode(status, response_sid, data_id, data)
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):
+            log_message(logger, logging.INFO, "TX ->", self._names(status, response_sid, data_id), data)
+        if not self.comm.send(frame, 0):
+            logger.warning("TX failed: service_id %s, data_id %s not sent", response_sid, data_id)
 
     # -- comm callbacks (dispatch thread) ----------------------------------------
     def _on_connect(self) -> None:

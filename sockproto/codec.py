@@ -218,13 +218,14 @@ class StpDecoder:
         if self._pending:
             data = self._pending + data
             self._pending = b""
-        elif not self._in_frame and data[:2] == STP_START and data[-2:] == STP_END:
+        elif not self._in_frame and data.startswith(STP_START) and data.endswith(STP_END):
             # The common case of request and answer: the bytes are one whole frame.
+            # Every ':' inside is doubled exactly when unescaping halves their count.
             content = data[2:-2]
-            if STP_SYNC not in content or STP_SYNC not in content.replace(_STP_ESCAPED_SYNC, b""):
-                frame = content.replace(_STP_ESCAPED_SYNC, STP_SYNC)
-                if len(frame) <= self.max_frame_size:
-                    return [frame]
+            frame = content.replace(_STP_ESCAPED_SYNC, STP_SYNC)
+            if (content.count(STP_SYNC) == 2 * frame.count(STP_SYNC)
+                    and len(frame) <= self.max_frame_size):
+                return [frame]
         out: List[StpItem] = []
         pos = 0
         size = len(data)
@@ -531,7 +532,8 @@ def decode_pure_frame(frame: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> 
     body = bytes(frame[:-PURE_CHECKSUM_SIZE])
     if zlib.crc32(body) != _CRC.unpack_from(frame, size - PURE_CHECKSUM_SIZE)[0]:
         raise ChecksumError("checksum mismatch", _best_effort(lambda: decode_body(body, max_depth)))
-    if size <= max_depth or not json_too_deep(body, max_depth + 1):
+    if (size <= max_depth or body.count(b"[") + body.count(b"{") <= max_depth + 1
+            or not json_too_deep(body, max_depth + 1)):
         # The common case, written out: the four keys in their order, as this module writes
         # them, and nothing around the object. Anything else takes the general way below.
         try:

@@ -23,13 +23,14 @@ import functools
 import logging
 import socket
 import threading
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, cast
 
 from protocompat.netutil import (Connector, Listener, OutputOverflow, PeerClosed, SelectorLoop,
                                  Stream)
 
 from ._commbase import _CommBase, DataCallback, EventCallback
-from .codec import DEFAULT_MAX_FRAME_SIZE, STP_END, STP_START, STP_SYNC, StpDecoder, StpItem
+from .codec import (DEFAULT_MAX_FRAME_SIZE, STP_END, STP_START, STP_SYNC, BadFrame, StpDecoder,
+                    StpItem)
 
 __all__ = ["tcp_client_stp", "tcp_server_stp", "tcp_server_connection",
            "RECONNECT_DELAY_MIN", "RECONNECT_DELAY_MAX", "CONNECT_TIMEOUT", "DEFAULT_MAX_OUTPUT"]
@@ -86,7 +87,7 @@ class _StpConnection(_CommBase):
             else:
                 self._deliver(item)
         else:
-            logger.warning("bad frame from %s dropped: %s", self._peer_text(), item.reason)
+            logger.warning("bad frame from %s dropped: %s", self._peer_text(), cast(BadFrame, item).reason)
 
     def _peer_text(self) -> str:
         stream = self._stream
@@ -110,12 +111,6 @@ class _StpConnection(_CommBase):
     def _on_stream_closed(self, error: Optional[BaseException]) -> None:
         """The connection is gone (loop thread); ``error`` is None for an orderly close."""
         raise NotImplementedError
-
-    def _write(self, data: bytes) -> bool:
-        stream = self._stream
-        # stp_encode(data), written out (every frame passes here).
-        return stream is not None and stream.write(STP_START + data.replace(STP_SYNC, _STP_ESCAPED_SYNC)
-                                                   + STP_END)
 
 
 class tcp_client_stp(_StpConnection):
@@ -159,6 +154,16 @@ class tcp_client_stp(_StpConnection):
         self._connector.start()
         self._loop.start()
 
+    @property
+    def connect_error(self) -> Optional[BaseException]:
+        """The error of the last failed connection attempt; None once connected.
+
+        For instance a :class:`ConnectionRefusedError`, or a
+        :class:`socket.gaierror` for a host name that cannot be resolved. The
+        instance goes on trying to connect meanwhile.
+        """
+        return self._connector.last_error
+
     # -- connecting (loop thread) -------------------------------------------
     def _on_connect(self, sock: socket.socket) -> None:
         if self._closed:
@@ -200,9 +205,15 @@ class tcp_client_stp(_StpConnection):
         sent : bool
             True if the frame was handed to the connection.
         """
-        if self._stream is None and not self.wait_connected(timeout):
-            return False
-        return self._write(data)
+        stream = self._stream
+        if stream is None:
+            if not self.wait_connected(timeout):
+                return False
+            stream = self._stream
+            if stream is None:
+                return False
+        # stp_encode(data), written out (every frame passes here).
+        return stream.write(STP_START + data.replace(STP_SYNC, _STP_ESCAPED_SYNC) + STP_END)
 
     def reconnect(self) -> None:
         """Drop the connection (if any) and connect again at once."""
@@ -295,7 +306,10 @@ class tcp_server_connection(_StpConnection):
         sent : bool
             False if the connection is closed.
         """
-        return self._write(data)
+        stream = self._stream
+        # stp_encode(data), written out (every frame passes here).
+        return stream is not None and stream.write(STP_START + data.replace(STP_SYNC, _STP_ESCAPED_SYNC)
+                                                   + STP_END)
 
     def reconnect(self) -> None:
         """Close this connection (the client is expected to reconnect)."""
@@ -324,7 +338,7 @@ class tcp_server_stp(_CommBase):
     """TCP server comm instance with stp framing that serves many clients.
 
     The socket is bound and listening when the constructor returns
-    (``port=0`` picks a free port, see :attr:`port`), with a backlog of
+    (``port=0`` picks a free port, see the ``port`` attribute), with a backlog of
     ``socket.SOMAXCONN`` and no cap on connections below the process's
     descriptor limit. Every accepted client is a
     :class:`tcp_server_connection`. A protocol instance given this server

@@ -40,6 +40,8 @@ SUPPORTED_PYTHONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 BUILD_TOOLS = {"build": "1.0", "setuptools": "77.0"}
 BUILD_TIMEOUT = 240  # seconds to build the sdist and the wheel
 COLLECT_TIMEOUT = 120  # seconds for pytest to collect the suite
+# Building (in the first test that needs it) and collecting twice take longer than a usual test.
+pytestmark = pytest.mark.timeout(BUILD_TIMEOUT + 2 * COLLECT_TIMEOUT)
 
 #: The real peers of the test extra, by the oldest Python each one installs on.
 PEERS = {"katcp": "3.9", "aiokatcp": "3.9", "astropy.samp": "3.9", "pyvo.samp": "3.10"}

@@ -19,7 +19,7 @@ the example.
 
 The parts, one per private module: ``_codec`` (:class:`MessageManager`, bytes
 to messages and back, no I/O), ``_json`` (JSON as clever-show writes it, read
-with a depth limit), ``_apploop`` (the application's selector as the loop of a
+with a depth limit), ``_headers`` (received headers decoded once per shape), ``_apploop`` (the application's selector as the loop of a
 :class:`~protocompat.netutil.Stream`), ``_transport`` (each socket's Stream,
 and what a connection keeps across sockets), ``_files`` (file streaming and
 :class:`FileAccess`), ``_requests`` (pending requests and their timeouts),

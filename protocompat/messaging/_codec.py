@@ -16,6 +16,7 @@ import codecs
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
+from ._headers import HeaderCache
 from ._json import MAX_JSON_DEPTH, encode_str, json_decode, json_encode, json_text
 
 #: Largest content a received frame may announce (``content-length``), for any content type.
@@ -93,12 +94,15 @@ _EXTRA_KEY_TEXTS = {key: ", " + encode_str(key) + ": "
                     for key in ("action", "filepath", "requested_value", "request_id")}
 _JSON_HEAD = _HEADER_HEADS[("json", "utf-8")]
 _REQUEST_ID_TEXT = _EXTRA_KEY_TEXTS["request_id"]
+_REQUEST_TAIL = _HEADER_TAILS["request"] + "}"
 # The extra header key that names an action message and a response.
 _NAME_KEYS = {"message": "action", "response": "requested_value"}
 # The header text after the content length up to the name, by message type and name; the
 # names an application sends are few, and each cache stops growing at this many.
 _NAMED_TAILS: Dict[str, Dict[str, str]] = {message_type: {} for message_type in _NAME_KEYS}
 _MAX_CACHED_NAMES = 1024
+# Received headers, decoded once per shape (shared by every connection).
+_HEADERS = HeaderCache()
 
 
 def _named_header_text(content_length: int, message_type: str, name: str) -> str:
@@ -347,9 +351,13 @@ class MessageManager:
         """
         if kwargs is None:
             kwargs = {}
-        contents = {"requested_value": requested_value, "request_id": request_id,
-                    "args": args, "kwargs": kwargs}
-        return cls.create_message(json_encode(contents), "json", "request")
+        content = json_encode({"requested_value": requested_value, "request_id": request_id,
+                               "args": args, "kwargs": kwargs})
+        if cls is MessageManager:  # the usual case, without the general path
+            data = _frame(_JSON_HEAD + int.__repr__(len(content)) + _REQUEST_TAIL, content)
+            if data is not None:
+                return data
+        return cls.create_message(content, "json", "request")
 
     @classmethod
     def create_response(cls, requested_value: str, request_id: str, value: Any,
@@ -510,7 +518,7 @@ class MessageManager:
     def _read_header(self, raw: Union[bytes, bytearray]) -> Any:
         """Decode a header, check its keys and the content it announces against the limits."""
         try:
-            header = json_decode(raw, "utf-8", self.max_json_depth)
+            header = _HEADERS.decode(raw, self.max_json_depth)
         except ValueError as error:  # UnicodeDecodeError included
             raise FrameError("JSON header is not valid UTF-8 JSON: %s" % error) from None
         if not isinstance(header, dict):

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from ..netutil import EVENT_READ, EVENT_WRITE
 from ._codec import (FrameError, MAX_CONTENT_LENGTH, MAX_JSON_CONTENT_LENGTH, MessageManager,
                      encode_header)
-from ._files import READ, WRITE, DiscardSink, FileAccess, FileSink, check_path, file_frame
+from ._files import READ, WRITE, DiscardSink, FileAccess, FileSink, Progress, check_path, file_frame
 from ._json import MAX_JSON_DEPTH
 from ._requests import PendingRequest, PendingRequests
 from ._transport import MAX_QUEUED_OUTPUT, Transport
@@ -207,6 +207,8 @@ class ConnectionManager:
     def process_events(self, mask: int) -> None:
         """Handle the selector events ``mask`` of this connection (loop thread).
 
+        When it raises, the connection has been closed before the exception leaves.
+
         Parameters
         ----------
         mask : int
@@ -220,8 +222,6 @@ class ConnectionManager:
             When the peer sent a malformed frame, or one over a limit.
         OSError
             When the socket failed.
-
-        In every case the connection is closed before the exception leaves.
         """
         self._transport.process_events(mask)
 
@@ -282,7 +282,8 @@ class ConnectionManager:
                                  % (requested_value,))
             request = self._requests.get(request_id)
             if request is not None and request.requested_value == FILETRANSFER:
-                return FileSink(os.fspath(request.callback_kwargs["filepath"]))
+                return FileSink(os.fspath(request.callback_kwargs["filepath"]), header["content-length"],
+                                getattr(request, "progress", None))
             return DiscardSink()  # unexpected: logged when the message is handled
         if message_type == "request":
             raise FrameError("binary request (requests are JSON)")
@@ -479,11 +480,13 @@ class ConnectionManager:
 
     def get_file(self, client_filepath: str, filepath: Optional[str] = None,
                  callback: Optional[Callable[..., Any]] = None, callback_args: Iterable[Any] = (),
-                 callback_kwargs: Optional[Dict[str, Any]] = None) -> str:
+                 callback_kwargs: Optional[Dict[str, Any]] = None, *,
+                 progress: Optional[Progress] = None) -> str:
         """Ask the peer for the file at ``client_filepath`` and write it to ``filepath``.
 
         The callback is called as ``callback(connection, True, *callback_args,
         filepath=filepath, **callback_kwargs)`` once the file is written.
+        ``progress`` is an addition to clever-show's signature.
 
         Parameters
         ----------
@@ -497,6 +500,10 @@ class ConnectionManager:
             Extra positional arguments for the callback.
         callback_kwargs : dict, optional
             Extra keyword arguments for the callback (``filepath`` is added).
+        progress : callable, optional
+            ``progress(received, total)`` on the loop thread each time file
+            content arrives: the bytes written so far and the file's size.
+            It should return quickly; an exception it raises is logged.
 
         Returns
         -------
@@ -515,8 +522,14 @@ class ConnectionManager:
             filepath = os.path.split(client_filepath)[1]
         check_path(os.fspath(filepath))
         callback_kwargs.update({"filepath": filepath})
-        return self.get_response(FILETRANSFER, callback, request_kwargs={"filepath": client_filepath},
-                                 callback_args=callback_args, callback_kwargs=callback_kwargs)
+        if progress is None:
+            return self.get_response(FILETRANSFER, callback, request_kwargs={"filepath": client_filepath},
+                                     callback_args=callback_args, callback_kwargs=callback_kwargs)
+        request_id, frame = self._requests.add(FILETRANSFER, callback, (), {"filepath": client_filepath},
+                                               callback_args, callback_kwargs, self.request_timeout,
+                                               progress)
+        self._send(frame)
+        return request_id
 
     # -- sending ---------------------------------------------------------
     def send_message(self, action: str, args: Iterable[Any] = (),
@@ -538,12 +551,14 @@ class ConnectionManager:
                        filetransfer: bool = False) -> None:
         self._send(MessageManager.create_response(requested_value, request_id, value, filetransfer))
 
-    def send_file(self, filepath: str, dest_filepath: str) -> None:
+    def send_file(self, filepath: str, dest_filepath: str, *,
+                  progress: Optional[Progress] = None) -> None:
         """Send the file ``filepath`` for the peer to write at ``dest_filepath``.
 
         The file is opened when its frame is about to be sent and read while
         it is sent, not loaded whole. A file that is missing (or not a
-        regular file) is logged and nothing is sent.
+        regular file) is logged and nothing is sent. ``progress`` is an
+        addition to clever-show's signature.
 
         Parameters
         ----------
@@ -551,6 +566,12 @@ class ConnectionManager:
             Local file to send.
         dest_filepath : str
             Path the peer writes it to.
+        progress : callable, optional
+            ``progress(sent, total)`` each time a piece of the file is handed
+            to the socket (on the thread that sends it, usually the loop
+            thread): the bytes so far and the file's size; ``sent == total``
+            once the whole file has been handed over. It should return
+            quickly; an exception it raises is logged.
 
         Raises
         ------
@@ -561,7 +582,7 @@ class ConnectionManager:
         headers = {"action": FILETRANSFER, "filepath": check_path(os.fspath(dest_filepath))}
         try:
             frame = file_frame(filepath, lambda size: encode_header(
-                size, "binary", "message", additional_headers=headers))
+                size, "binary", "message", additional_headers=headers), progress)
         except OSError as error:
             logger.warning("File can not be opened due error: {}".format(error))
             return

@@ -17,6 +17,9 @@ from ..netutil import Producer
 
 logger = logging.getLogger(__name__)
 
+#: ``progress(done_bytes, total_bytes)``, called as a file's content moves.
+Progress = Callable[[int, int], Any]
+
 #: The direction of an access named by the peer: it reads the file (a pull).
 READ = "read"
 #: The direction of an access named by the peer: it writes the file (a push).
@@ -25,6 +28,14 @@ WRITE = "write"
 # Flags of a file opened for sending: never blocks on a FIFO or a device, not inherited.
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
                | getattr(os, "O_BINARY", 0))
+
+
+def report(progress: Progress, done: int, total: int, path: str) -> None:
+    """Call ``progress(done, total)``; an exception it raises is logged, and the transfer goes on."""
+    try:
+        progress(done, total)
+    except Exception:
+        logger.exception("Progress callback %r of the transfer of %s raised", progress, path)
 
 
 def check_path(path: Any) -> str:
@@ -170,10 +181,17 @@ class DiscardSink:
 
 
 class FileSink:
-    """Receives file content into a temporary file next to its destination."""
+    """Receives file content into a temporary file next to its destination.
 
-    def __init__(self, filepath: str) -> None:
+    ``progress(received, total)`` is called after each write, with the bytes
+    received so far and ``total`` (the content length); see :func:`report`.
+    """
+
+    def __init__(self, filepath: str, total: int = 0, progress: Optional[Progress] = None) -> None:
         self.path = filepath
+        self.total = total
+        self.received = 0
+        self._progress = progress
         self.error: Optional[BaseException] = None
         self._tmp: Optional[str] = None
         self._file: Any = None
@@ -193,8 +211,14 @@ class FileSink:
         except OSError as error:
             self.error = error
             self.discard()
+            return
+        self.received += len(data)
+        if self._progress is not None:
+            report(self._progress, self.received, self.total, self.path)
 
     def finish(self) -> "FileSink":
+        if self.total == 0 and self._progress is not None and self._file is not None:
+            report(self._progress, 0, 0, self.path)
         if self._file is not None:
             try:
                 self._file.close()
@@ -253,10 +277,16 @@ class FileFrame(Producer):
         ``header_for(size)`` returns the frame's protoheader and header.
     size : int
         The file's size when the frame was queued.
+    progress : callable, optional
+        ``progress(sent, size)`` after each piece of content is read for
+        sending, with the bytes read so far (handed to the socket, at most
+        one piece ahead of what it has sent); see :func:`report`.
     """
 
-    def __init__(self, path: str, header_for: Callable[[int], bytes], size: int) -> None:
+    def __init__(self, path: str, header_for: Callable[[int], bytes], size: int,
+                 progress: Optional[Progress] = None) -> None:
         self.name = path
+        self._progress = progress
         self._header_for = header_for
         self.size = size
         self.header = header_for(size)
@@ -288,6 +318,8 @@ class FileFrame(Producer):
             except OSError as error:
                 logger.warning("File {} can not be opened due error: {}".format(self.name, error))
                 return b""
+            if self.size == 0 and self._progress is not None:
+                report(self._progress, 0, 0, self.name)
             return self.header + self._content(max(0, size - len(self.header)))
         return self._content(size)
 
@@ -305,6 +337,8 @@ class FileFrame(Producer):
         if not data:
             raise OSError("file %s shrank while being sent (%d bytes missing)" % (self.name, self._left))
         self._left -= len(data)
+        if self._progress is not None:
+            report(self._progress, self.size - self._left, self.size, self.name)
         return data  # type: ignore[no-any-return]
 
     def close(self) -> None:
@@ -364,6 +398,7 @@ class FileFrame(Producer):
             return fileobj.read(length)
 
 
-def file_frame(path: str, header_for: Callable[[int], bytes]) -> FileFrame:
+def file_frame(path: str, header_for: Callable[[int], bytes],
+               progress: Optional[Progress] = None) -> FileFrame:
     """A frame that will send the regular file at ``path``; OSError if there is none."""
-    return FileFrame(path, header_for, regular_file_size(path))
+    return FileFrame(path, header_for, regular_file_size(path), progress)

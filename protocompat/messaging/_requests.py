@@ -42,7 +42,8 @@ class PendingRequest(Namespace):
 
     Fields: ``requested_value, value, callback, callback_args, callback_kwargs,
     request_args, request_kwargs, resend`` and ``expires_on`` (a
-    :func:`time.monotonic` deadline, or None for no timeout).
+    :func:`time.monotonic` deadline, or None for no timeout); a file pull made
+    with a progress callback also has ``progress``.
     """
 
 
@@ -86,8 +87,12 @@ class PendingRequests:
     def add(self, requested_value: str, callback: Optional[Callable[..., Any]],
             request_args: Iterable[Any], request_kwargs: Dict[str, Any],
             callback_args: Iterable[Any], callback_kwargs: Dict[str, Any],
-            timeout: Optional[float]) -> Tuple[str, bytes]:
-        """Register a new request; return its id and frame (TypeError if it is not JSON)."""
+            timeout: Optional[float], progress: Optional[Callable[[int, int], Any]] = None
+            ) -> Tuple[str, bytes]:
+        """Register a new request; return its id and frame (TypeError if it is not JSON).
+
+        ``progress`` is kept as the request's ``progress`` field (file requests only).
+        """
         frame_args = tuple(request_args)
         with self._lock:
             request_id = "%04d" % next(self._ids)
@@ -100,6 +105,8 @@ class PendingRequests:
                 callback_args=callback_args, callback_kwargs=callback_kwargs,
                 request_args=frame_args, request_kwargs=request_kwargs, resend=True,
                 expires_on=expires_on)
+            if progress is not None:
+                self.queue[request_id]["progress"] = progress
         if timeout is not None:
             # The timer holds this object weakly: a dropped connection's requests need no expiry.
             timer = call_later_shared(timeout, _expire, weakref.ref(self), request_id)

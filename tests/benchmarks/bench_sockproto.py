@@ -16,7 +16,11 @@ request inline, and a client that sends one request and blocks on ``recv``
 (requests and replies the size of the protocol's frames); for one-way
 messages, one ``send`` per message to that server and one answer at the end.
 Every figure is the median of several runs, the limits being measured in
-each run between the others; ratios are medians over medians. The same
+each run between the others; ratios are medians over medians, and beside
+them ("per run") the median of each run's ratio to the limit measured next
+to it. For the
+blocking round trips the CPU time (user + system) per round trip of each
+process follows: of the client, of the server, and of the limit's client. The same
 figures with the server in a thread of the client's process follow, for
 those who run both ends in one process (tests, simulators).
 
@@ -28,11 +32,12 @@ Run: ``python tests/benchmarks/bench_sockproto.py [--quick] [--runs N]``
 import argparse
 import contextlib
 import os
+import resource
 import socket
 import statistics
 import threading
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from benchlib import (LOOPBACK, ServerProcess, blocking_round_trips, serve_bare_selectors,
                       wait_for_stop)
@@ -83,9 +88,45 @@ def start_server(protocol_name: str) -> Tuple[tcp_server_stp, Any]:
 
 def serve_sockproto(pipe: Any, protocol_name: str) -> None:
     comm, _prot = start_server(protocol_name)
-    pipe.send(comm.port)
+    pipe.send((comm.port, os.getpid()))
     wait_for_stop(pipe)
     comm.close()
+
+
+# -- CPU time ------------------------------------------------------------------------------
+
+def own_cpu() -> float:
+    """Seconds of CPU (user + system) used by this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: Optional[int]) -> Optional[float]:
+    """Seconds of CPU (user + system) used by process ``pid`` so far; None where unknown."""
+    if pid is None:
+        return None
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:  # not Linux
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU microseconds per operation of this process and of a server process."""
+
+    def __init__(self, server_pid: Optional[int] = None) -> None:
+        self._server_pid = server_pid
+        self._own = own_cpu()
+        self._server = process_cpu(server_pid)
+
+    def per_operation(self, count: int) -> Tuple[float, Optional[float]]:
+        own = (own_cpu() - self._own) / count * 1e6
+        server = process_cpu(self._server_pid)
+        if server is None or self._server is None:
+            return own, None
+        return own, (server - self._server) / count * 1e6
 
 
 # -- the client's measures ---------------------------------------------------------------
@@ -93,7 +134,9 @@ def serve_sockproto(pipe: Any, protocol_name: str) -> None:
 class Client:
     """A client protocol connected to ``port``, with the measures of the benchmark."""
 
-    def __init__(self, port: int, protocol_name: str) -> None:
+    def __init__(self, port: int, protocol_name: str, server_pid: Optional[int] = None) -> None:
+        self.server_pid = server_pid
+        self.cpu: Tuple[float, Optional[float]] = (0.0, None)
         self.comm = tcp_client_stp(LOOPBACK, port, rx_log_lvl=QUIET)
         self.prot = PROTOCOLS[protocol_name](self.comm)
         self.prot.add_service(*ONE_WAY_SID)
@@ -105,9 +148,10 @@ class Client:
         self.comm.close()
 
     def round_trips(self, seconds: float) -> float:
-        """Round trips/s of ``send`` + ``receive``."""
+        """Round trips/s of ``send`` + ``receive``; their CPU time is left in ``cpu``."""
         send, receive = self.prot.send, self.prot.receive
         count = 0
+        meter = CpuMeter(self.server_pid)
         start = time.perf_counter()
         deadline = start + seconds
         while True:
@@ -117,7 +161,9 @@ class Client:
             count += 1
             if not count % 64 and time.perf_counter() >= deadline:
                 break
-        return count / (time.perf_counter() - start)
+        rate = count / (time.perf_counter() - start)
+        self.cpu = meter.per_operation(count)
+        return rate
 
     def callback_round_trips(self, seconds: float) -> float:
         """Round trips/s when the response callback sends the next request."""
@@ -188,33 +234,45 @@ def blocking_one_way(port: int, size: int, count: int) -> float:
 Figures = Dict[str, List[float]]
 
 
-def measure_run(figures: Figures, limit_ports: Dict[str, int], ports: Dict[str, int],
-                seconds: float, one_way_count: int, where: str) -> None:
-    """One run of every figure; the limits are measured between the protocols' figures."""
-    for protocol_name, port in ports.items():
+def measure_run(figures: Figures, limit_ports: Dict[str, int],
+                servers: Dict[str, Tuple[int, Optional[int]]], seconds: float, one_way_count: int,
+                where: str) -> None:
+    """One run of every figure; the limits are measured between the protocols' figures.
+
+    ``servers`` gives each protocol's server as (port, process id or None).
+    """
+    add = figures.setdefault
+    for protocol_name, (port, server_pid) in servers.items():
         size = frame_size(protocol_name)
         limit_port = limit_ports[protocol_name]
+        meter = CpuMeter()
+        started = time.perf_counter()
         limit_rt = blocking_round_trips(limit_port, _line(size), size, seconds)
-        figures.setdefault("limit round trips %s" % protocol_name, []).append(limit_rt)
-        client = Client(port, protocol_name)
+        add("limit round trips %s" % protocol_name, []).append(limit_rt)
+        add("limit cpu client %s" % protocol_name, []).append(
+            meter.per_operation(max(1, round(limit_rt * (time.perf_counter() - started))))[0])
+        client = Client(port, protocol_name, server_pid)
         try:
             client.round_trips(min(0.2, seconds))  # warm-up
-            add = figures.setdefault
             add("%s round trips %s" % (where, protocol_name), []).append(client.round_trips(seconds))
+            client_cpu, server_cpu = client.cpu
+            add("%s cpu client %s" % (where, protocol_name), []).append(client_cpu)
+            if server_cpu is not None:
+                add("%s cpu server %s" % (where, protocol_name), []).append(server_cpu)
             add("%s callback round trips %s" % (where, protocol_name), []).append(
                 client.callback_round_trips(seconds))
             add("%s one-way messages %s" % (where, protocol_name), []).append(client.one_way(one_way_count))
         finally:
             client.close()
         limit_ow = blocking_one_way(limit_port, size, one_way_count)
-        figures.setdefault("limit one-way %s" % protocol_name, []).append(limit_ow)
+        add("limit one-way %s" % protocol_name, []).append(limit_ow)
 
 
 def print_tables(figures: Figures, where: str, title: str) -> None:
     median = {name: statistics.median(values) for name, values in figures.items()}
     print("\n%s" % title)
-    print("  %-22s %-22s %11s %11s %6s  %s" % ("protocol", "measure (per second)", "sockproto",
-                                               "limit", "ratio", "runs of sockproto"))
+    print("  %-22s %-22s %11s %11s %6s %8s  %s" % ("protocol", "measure (per second)", "sockproto",
+                                                   "limit", "ratio", "per run", "runs of sockproto"))
     for protocol_name in PROTOCOLS:
         for measure, limit_name in (("round trips", "limit round trips"),
                                     ("callback round trips", "limit round trips"),
@@ -222,10 +280,24 @@ def print_tables(figures: Figures, where: str, title: str) -> None:
             name = "%s %s %s" % (where, measure, protocol_name)
             if name not in median:
                 continue
-            limit = median["%s %s" % (limit_name, protocol_name)]
+            limit_key = "%s %s" % (limit_name, protocol_name)
+            limit = median[limit_key]
+            # Each run's ratio to the limit measured beside it: steadier when the load changes.
+            per_run = statistics.median(value / run_limit for value, run_limit
+                                        in zip(figures[name], figures[limit_key]))
             runs = " ".join("%.0f" % value for value in figures[name])
-            print("  %-22s %-22s %11.0f %11.0f %5.2fx  %s" % (
-                protocol_name, measure, median[name], limit, median[name] / limit, runs))
+            print("  %-22s %-22s %11.0f %11.0f %5.2fx %7.2fx  %s" % (
+                protocol_name, measure, median[name], limit, median[name] / limit, per_run, runs))
+    print("  CPU time (user + system) per blocking round trip, medians:")
+    for protocol_name in PROTOCOLS:
+        client = median.get("%s cpu client %s" % (where, protocol_name))
+        if client is None:
+            continue
+        server = median.get("%s cpu server %s" % (where, protocol_name))
+        limit = median["limit cpu client %s" % protocol_name]
+        print("  %-22s client %5.1f us, server %s; the limit's client %5.1f us" % (
+            protocol_name, client, "%5.1f us" % server if server is not None else
+            "(in the client's process)", limit))
 
 
 def main() -> None:
@@ -250,22 +322,23 @@ def main() -> None:
         limit_ports = {name: stack.enter_context(ServerProcess(serve_bare_selectors,
                                                                _line(frame_size(name))))
                        for name in PROTOCOLS}
-        ports = {name: stack.enter_context(ServerProcess(serve_sockproto, name))
-                 for name in PROTOCOLS}
+        servers = {name: stack.enter_context(ServerProcess(serve_sockproto, name))
+                   for name in PROTOCOLS}
         for _ in range(runs):
-            measure_run(process_figures, limit_ports, ports, seconds, one_way_count, "process")
+            measure_run(process_figures, limit_ports, servers, seconds, one_way_count, "process")
         print_tables(process_figures, "process",
                      "server in another process (medians; ratio to the physical limit)")
         if args.no_thread:
             return
         thread_figures: Figures = {}
-        servers = {name: start_server(name)[0] for name in PROTOCOLS}
+        comms = {name: start_server(name)[0] for name in PROTOCOLS}
         try:
-            ports = {name: comm.port for name, comm in servers.items()}
+            in_process: Dict[str, Tuple[int, Optional[int]]] = {
+                name: (comm.port, None) for name, comm in comms.items()}
             for _ in range(runs):
-                measure_run(thread_figures, limit_ports, ports, seconds, one_way_count, "thread")
+                measure_run(thread_figures, limit_ports, in_process, seconds, one_way_count, "thread")
         finally:
-            for comm in servers.values():
+            for comm in comms.values():
                 comm.close()
         print_tables(thread_figures, "thread",
                      "server in a thread of the client's process (medians; the limit is still "

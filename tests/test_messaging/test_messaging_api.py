@@ -17,12 +17,9 @@ DOCUMENTED = {
     "ConnectionManager.__init__": "(self, whoami='computer')",
     "ConnectionManager.close": "(self)",
     "ConnectionManager.connect": "(self, client_selector, client_socket, client_addr)",
-    "ConnectionManager.get_file": "(self, client_filepath, filepath=None, callback=None, "
-                                  "callback_args=(), callback_kwargs=None)",
     "ConnectionManager.process_events": "(self, mask)",
     "ConnectionManager.process_received": "(self, message)",
     "ConnectionManager.read": "(self)",
-    "ConnectionManager.send_file": "(self, filepath, dest_filepath)",
     "ConnectionManager.send_message": "(self, action, args=(), kwargs=None)",
     "ConnectionManager.write": "(self)",
     "ConnectionManager._close": "(self)",
@@ -74,6 +71,18 @@ def test_get_response_only_adds_a_trailing_timeout():
     text = (parameters(messaging.ConnectionManager.get_response))
     assert text == ("(self, requested_value, callback, request_args=(), request_kwargs=None, "
                     "callback_args=(), callback_kwargs=None, timeout=None)")
+
+
+@pytest.mark.parametrize("name, documented", [
+    ("get_file", "(self, client_filepath, filepath=None, callback=None, callback_args=(), "
+                 "callback_kwargs=None"),
+    ("send_file", "(self, filepath, dest_filepath"),
+])
+def test_file_calls_only_add_a_keyword_only_progress(name, documented):
+    function = getattr(messaging.ConnectionManager, name)
+    assert parameters(function) == documented + ", progress=None)"
+    progress = inspect.signature(function).parameters["progress"]
+    assert progress.kind is progress.KEYWORD_ONLY
 
 
 def test_keepalive_and_address_come_from_the_shared_module():

@@ -90,27 +90,27 @@ def test_the_loop_thread_serves_again_after_a_wait_ends(loop):
 
 
 def test_call_soon_and_timers_run_while_a_caller_drives_the_loop(loop):
+    caller = threading.current_thread()
     fired = []
     timer_ran = threading.Event()
-    release = threading.Event()
 
-    def timer():
-        fired.append("timer")
+    def record(name):
+        fired.append((name, threading.current_thread() is caller))
         timer_ran.set()
 
-    def from_another_thread():
-        timer_ran.wait(WAIT)  # call_soon only once the timer has run
-        loop.call_soon(fired.append, "soon")
-        loop.call_soon(release.set)
+    def send_soon():  # from another thread, while the caller waits
+        if timer_ran.wait(WAIT):
+            loop.call_soon(record, "soon")
 
-    loop.call_later(0.02, timer)
-    other = threading.Thread(target=from_another_thread)
-    other.start()
+    loop.call_later(0.02, record, "timer")
+    sender = threading.Thread(target=send_soon)
+    sender.start()
     try:
-        assert loop.wait_for(release.is_set, WAIT)
+        assert loop.wait_for(lambda: len(fired) == 2, WAIT)
     finally:
-        other.join(WAIT)
-    assert fired == ["timer", "soon"]
+        timer_ran.set()
+        sender.join(WAIT)
+    assert fired == [("timer", True), ("soon", True)]  # both ran on the waiting thread
 
 
 def test_callbacks_never_run_concurrently_with_many_waiting_threads(loop):

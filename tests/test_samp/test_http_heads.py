@@ -114,3 +114,34 @@ def test_any_chunk_size_line_parses_or_is_a_bad_response(data):
 def test_bad_chunk_sizes_are_refused(line):
     with pytest.raises(_http.BadResponse):
         _http.parse_chunk_size(line)
+
+
+def test_response_parser_returns_a_response_fed_byte_by_byte():
+    parser = _http.ResponseParser(1000)
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+    got = []
+    for i in range(len(data)):
+        got += parser.feed(data[i:i + 1])
+    assert [(r.head.status, r.body) for r in got] == [(200, b"abc")]
+    assert not parser.started
+
+
+def test_response_parser_joins_chunks_and_skips_an_interim_100():
+    parser = _http.ResponseParser(1000)
+    got = parser.feed(b"HTTP/1.1 100 Continue\r\n\r\n"
+                      b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nTrailer: 1\r\n\r\n")
+    assert [(r.head.status, r.body) for r in got] == [(200, b"abcde")]
+
+
+def test_response_parser_gives_a_body_without_length_when_the_server_closes():
+    parser = _http.ResponseParser(1000)
+    assert parser.feed(b"HTTP/1.0 200 OK\r\n\r\nxyz") == []
+    response = parser.eof()
+    assert (response.head.keep_alive, response.body) == (False, b"xyz")
+
+
+def test_response_parser_refuses_a_body_over_its_limit():
+    parser = _http.ResponseParser(10)
+    with pytest.raises(_http.BadResponse, match="larger than 10 bytes"):
+        parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n")

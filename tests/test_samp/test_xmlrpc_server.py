@@ -362,3 +362,15 @@ def test_transport_times_out_on_a_silent_server():
             assert time.monotonic() - start < WAIT
     finally:
         sock.close()
+
+
+def test_small_requests_are_served_on_the_loop_thread_when_inline_body_allows():
+    srv = XMLRPCServer(pool_size=4, name="InlineServer", inline_body=1024)
+    srv.register_function(lambda text: threading.current_thread().name, "where")
+    srv.start()
+    try:
+        with proxy(srv) as p:
+            assert p.where("x") == "InlineServer-loop"
+            assert p.where("x" * 2048).startswith("InlineServer-worker-")
+    finally:
+        assert srv.stop()
