@@ -295,6 +295,12 @@ class Deliverer:
         self._done_on_loop(recipient, item, failure)
 
     def _done_on_loop(self, recipient: Recipient, item: _Item, failure: Optional[str]) -> None:
+        self._settle(recipient, item, failure)
+        if recipient._outbox:
+            self.loop.call_soon(self._pump, recipient)  # type: ignore[union-attr]
+
+    def _settle(self, recipient: Recipient, item: _Item, failure: Optional[str]) -> None:
+        """A delivery to ``recipient`` is over: free its slot, report it, count it done."""
         method, args, done = item
         with recipient._lock:
             recipient._in_flight -= 1
@@ -302,8 +308,6 @@ class Deliverer:
         with self._cond:
             self._outstanding -= 1
             self._cond.notify_all()
-        if recipient._outbox:
-            self.loop.call_soon(self._pump, recipient)  # type: ignore[union-attr]
 
     def _start_lane(self, recipient: Recipient) -> None:
         thread = ExcepthookThread(None, target=self._lane, args=(recipient,), daemon=True,
@@ -318,18 +322,13 @@ class Deliverer:
                 item = self._next_item(recipient)
                 if item is None:
                     return
-                method, args, done = item
+                method, args, _done = item
                 try:
                     failure = self._deliver(recipient, method, args)
                 except Exception:
                     log.exception("delivery of %s to %s failed", method, recipient.public_id)
                     failure = "delivery failed"
-                with recipient._lock:
-                    recipient._in_flight -= 1
-                self._finish(recipient, method, args, done, failure)
-                with self._cond:
-                    self._outstanding -= 1
-                    self._cond.notify_all()
+                self._settle(recipient, item, failure)
         finally:
             with self._cond:
                 self._threads.discard(threading.current_thread())
