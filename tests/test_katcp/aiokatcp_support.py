@@ -8,6 +8,10 @@ from typing import Tuple
 import aiokatcp
 
 WAIT = 5.0
+#: Arguments that need KATCP escapes, and non-ASCII text.
+ESCAPED_ARGS = ["a b", "line\nbreak", "", "back\\slash", "caf\u00e9 \u2603", "tab\tand\rcr",
+                "\x1b\0"]
+MEGABYTE = 1024 * 1024
 
 
 class LoopThread:

@@ -1,15 +1,33 @@
-"""Shared pieces of the katcp_compat server/client tests: a raw line client
-and small example devices."""
+"""Shared pieces of the katcp_compat server/client tests: a raw line client,
+small example devices, and the implementations a test can run against."""
 
 import socket
 import time
 
+import pytest
+
+import katcp_compat
 from katcp_compat.core import FailReply, Message, ProtocolFlags
 from katcp_compat.kattypes import Int, request, return_reply
 from katcp_compat.sensor import Sensor
 from katcp_compat.server import AsyncReply, DeviceServer
 
 WAIT = 5.0  # upper bound of every wait in these tests
+
+
+def _implementations():
+    yield pytest.param(katcp_compat, id="katcp_compat")
+    try:
+        import katcp
+    except ImportError:
+        yield pytest.param(None, id="katcp-0.9.3", marks=pytest.mark.skip(
+            reason="katcp 0.9.3 (the reference) is not installed"))
+    else:
+        yield pytest.param(katcp, id="katcp-0.9.3", marks=pytest.mark.interop)
+
+
+#: katcp_compat, and katcp 0.9.3 where installed: the parameters of an ``impl`` fixture.
+IMPLEMENTATIONS = list(_implementations())
 
 
 class RawClient:

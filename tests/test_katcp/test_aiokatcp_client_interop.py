@@ -8,16 +8,12 @@ import pytest
 aiokatcp = pytest.importorskip("aiokatcp", reason="aiokatcp (a second real KATCP peer) "
                                "is not installed")
 
-from aiokatcp_support import WAIT, LoopThread  # noqa: E402
+from aiokatcp_support import ESCAPED_ARGS, MEGABYTE, WAIT, LoopThread  # noqa: E402
 
 from katcp_compat.sensor import Sensor  # noqa: E402
 from katcp_io_helpers import ExampleDevice, started  # noqa: E402
 
 pytestmark = pytest.mark.interop
-
-ESCAPED_ARGS = ["a b", "line\nbreak", "", "back\\slash", "caf\u00e9 \u2603", "tab\tand\rcr",
-                "\x1b\0"]
-MEGABYTE = 1024 * 1024
 
 
 class EveryTypeDevice(ExampleDevice):
@@ -53,17 +49,20 @@ def device():
 
 @pytest.fixture(autouse=True)
 def device_forgets_the_tests_clients(request):
-    """After each test, wait until the device has closed its end of the test's clients.
+    """After each test, wait until the device has closed its end of the test's own clients.
 
     It does so on its I/O thread once a client has gone, a moment after the
     client's close returns; the leak check that follows would see it open.
+    The module's shared client stays connected.
     """
-    yield
     if "device" not in request.fixturenames:
+        yield
         return
     device = request.getfixturevalue("device")
+    before = len(device.get_sockets())
+    yield
     deadline = time.monotonic() + WAIT
-    while device.get_sockets() and time.monotonic() < deadline:
+    while len(device.get_sockets()) > before and time.monotonic() < deadline:
         turn = threading.Event()
         device.ioloop.add_callback(turn.set)  # one turn of the device's I/O loop
         turn.wait(WAIT)

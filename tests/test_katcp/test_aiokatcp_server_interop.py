@@ -7,16 +7,12 @@ import pytest
 aiokatcp = pytest.importorskip("aiokatcp", reason="aiokatcp (a second real KATCP peer) "
                                "is not installed")
 
-from aiokatcp_support import WAIT, AioDevice, LoopThread  # noqa: E402
+from aiokatcp_support import ESCAPED_ARGS, MEGABYTE, WAIT, AioDevice, LoopThread  # noqa: E402
 
 from katcp_compat import BlockingClient, CallbackClient, Message  # noqa: E402
 from katcp_compat.sensor import Sensor  # noqa: E402
 
 pytestmark = pytest.mark.interop
-
-ESCAPED_ARGS = ["a b", "line\nbreak", "", "back\\slash", "caf\u00e9 \u2603", "tab\tand\rcr",
-                "\x1b\0"]
-MEGABYTE = 1024 * 1024
 
 
 class StatusClient(CallbackClient):

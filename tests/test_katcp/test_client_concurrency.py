@@ -4,21 +4,10 @@ import threading
 import pytest
 
 import katcp_compat
-from katcp_io_helpers import WAIT, ExampleDevice, started
+from katcp_io_helpers import IMPLEMENTATIONS, WAIT, ExampleDevice, started
 
 THREADS = 8
 REQUESTS_PER_THREAD = 15
-
-
-def _implementations():
-    yield pytest.param(katcp_compat, id="katcp_compat")
-    try:
-        import katcp
-    except ImportError:
-        yield pytest.param(None, id="katcp-0.9.3", marks=pytest.mark.skip(
-            reason="katcp 0.9.3 (the reference) is not installed"))
-    else:
-        yield pytest.param(katcp, id="katcp-0.9.3", marks=pytest.mark.interop)
 
 
 @pytest.fixture
@@ -28,7 +17,7 @@ def server():
     srv.stop(WAIT)
 
 
-@pytest.fixture(params=list(_implementations()))
+@pytest.fixture(params=IMPLEMENTATIONS)
 def client(request, server):
     impl = request.param
     client = impl.BlockingClient(*server.bind_address)

@@ -9,21 +9,10 @@ import katcp_compat
 from katcp_compat.core import KatcpVersionError, Message
 from katcp_compat.kattypes import Int, Str, inform, request, return_reply, unpack_message
 from katcp_compat.server import ClientConnection, ClientConnectionTCP, DeviceServer
-from katcp_io_helpers import WAIT, ExampleDevice, RawClient, V4Device, started
+from katcp_io_helpers import IMPLEMENTATIONS, WAIT, ExampleDevice, RawClient, V4Device, started
 
 
-def _implementations():
-    yield pytest.param(katcp_compat, id="katcp_compat")
-    try:
-        import katcp
-    except ImportError:
-        yield pytest.param(None, id="katcp-0.9.3", marks=pytest.mark.skip(
-            reason="katcp 0.9.3 (the reference) is not installed"))
-    else:
-        yield pytest.param(katcp, id="katcp-0.9.3", marks=pytest.mark.interop)
-
-
-@pytest.fixture(params=list(_implementations()))
+@pytest.fixture(params=IMPLEMENTATIONS)
 def impl(request):
     """katcp_compat, and katcp 0.9.3 where it has the behaviour under test."""
     return request.param

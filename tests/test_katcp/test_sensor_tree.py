@@ -1,23 +1,12 @@
 """Boolean and aggregate sensor trees."""
 import pytest
 
-import katcp_compat
 from katcp_compat.sensor import Sensor
 from katcp_compat.sensortree import AggregateSensorTree, BooleanSensorTree, GenericSensorTree
+from katcp_io_helpers import IMPLEMENTATIONS
 
 
-def _implementations():
-    yield pytest.param(katcp_compat, id="katcp_compat")
-    try:
-        import katcp
-    except ImportError:
-        yield pytest.param(None, id="katcp-0.9.3", marks=pytest.mark.skip(
-            reason="katcp 0.9.3 (the reference) is not installed"))
-    else:
-        yield pytest.param(katcp, id="katcp-0.9.3", marks=pytest.mark.interop)
-
-
-@pytest.fixture(params=list(_implementations()))
+@pytest.fixture(params=IMPLEMENTATIONS)
 def impl(request):
     """katcp_compat, and katcp 0.9.3 to show the tests describe the original."""
     return request.param
