@@ -3,10 +3,11 @@
 import heapq
 import itertools
 import logging
+import select
 import selectors
 import threading
 import time
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._threads import Excepthook, ExcepthookThread, WakeupSocket
 
@@ -23,6 +24,8 @@ EVENT_READ_WRITE = selectors.EVENT_READ | selectors.EVENT_WRITE
 Callback = Callable[..., Any]
 
 _timer_seq = itertools.count()
+_EPOLLIN = select.EPOLLIN if hasattr(select, "EPOLLIN") else 1
+_NOT_EPOLLIN = ~_EPOLLIN
 
 
 class TimerHandle:
@@ -104,8 +107,12 @@ class SelectorLoop:
                  daemon: bool = True, exit_when_idle: bool = False) -> None:
         self.name = name
         self.selector = selectors.DefaultSelector()
+        # With epoll, turns poll it directly: fd -> (file object, callback, events).
+        self._epoll: Any = getattr(self.selector, "_selector", None) \
+            if isinstance(self.selector, getattr(selectors, "EpollSelector", ())) else None
+        self._watched: Dict[int, Tuple[Any, Optional[Callable[[Any, int], Any]], int]] = {}
         self._waker = WakeupSocket()
-        self.selector.register(self._waker.recv_socket, EVENT_READ, None)
+        self.register(self._waker.recv_socket, EVENT_READ, None)  # type: ignore[arg-type]
         self._ready: List[Tuple[Callback, Tuple[Any, ...]]] = []
         self._timers: List[TimerHandle] = []
         self._lock = threading.Lock()
@@ -117,7 +124,7 @@ class SelectorLoop:
         self._turn_waiters = 0  # of those, the ones waiting for a turn
         self._last_driver = 0.0  # when the last wait_for returned
         self._main_waiting = False  # run() waits for callers to leave the loop
-        self._stop = threading.Event()
+        self._stopping = False  # stop() was called
         self._finished = False  # the loop has run its last callbacks (under _lock)
         self._closed = False
         self._excepthook = excepthook
@@ -176,7 +183,7 @@ class SelectorLoop:
         stopped : bool
             True if the loop thread has ended (or will, when called from a callback).
         """
-        self._stop.set()
+        self._stopping = True
         with self._lock:
             self._turns.notify_all()
         self._waker.wake()
@@ -300,56 +307,66 @@ class SelectorLoop:
             raise RuntimeError("wait_for() called from a callback of loop %r, which it would block"
                                % self.name)
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            if self._finished or self._stop.is_set():
+        remaining = timeout
+        lock = self._lock
+        with lock:
+            if self._finished or self._stopping:
                 return bool(predicate())
             self._drivers += 1
             wake = self._runner is not None and self._runner is self._main
         if wake:
             self._waker.wake()  # the loop thread may be waiting in select
+        lock.acquire()
         try:
             while True:
-                with self._lock:
-                    while True:
-                        if predicate():
-                            return True
-                        if self._finished or self._stop.is_set():
-                            return False
-                        remaining = None if deadline is None else deadline - time.monotonic()
-                        if remaining is not None and remaining <= 0:
-                            return False
-                        if self._runner is None:
-                            self._runner = me
-                            break
-                        self._turn_waiters += 1
-                        try:
-                            self._turns.wait(remaining)
-                        finally:
-                            self._turn_waiters -= 1
+                # Under the lock: look at the predicate, then take a turn or wait for one.
+                if predicate():
+                    return True
+                if self._finished or self._stopping:
+                    return False
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                if self._runner is not None:
+                    self._turn_waiters += 1
+                    try:
+                        self._turns.wait(remaining)
+                    finally:
+                        self._turn_waiters -= 1
+                    continue
+                self._runner = me
+                lock.release()
                 try:
                     self._iterate(remaining)
                 finally:
-                    self._end_turn()
+                    lock.acquire()
+                    self._runner = None
+                    if self._turn_waiters:
+                        self._turns.notify_all()
         finally:
-            with self._lock:
-                self._drivers -= 1
-                self._last_driver = time.monotonic()
+            self._drivers -= 1
+            self._last_driver = time.monotonic()
+            lock.release()
 
     # -- sockets (from loop callbacks, or before start) -------------------
     def register(self, fileobj: Any, events: int, callback: Callable[[Any, int], Any]) -> None:
         """Watch ``fileobj`` for ``events``; call ``callback(fileobj, mask)``."""
-        self.selector.register(fileobj, events, callback)
+        key = self.selector.register(fileobj, events, callback)
+        self._watched[key.fd] = (fileobj, callback, events)
 
     def modify(self, fileobj: Any, events: int, callback: Callable[[Any, int], Any]) -> None:
         """Change the events or callback of a registered ``fileobj``."""
-        self.selector.modify(fileobj, events, callback)
+        key = self.selector.modify(fileobj, events, callback)
+        self._watched[key.fd] = (fileobj, callback, events)
 
     def unregister(self, fileobj: Any) -> None:
         """Stop watching ``fileobj``; unknown or closed objects are ignored."""
         try:
-            self.selector.unregister(fileobj)
+            key = self.selector.unregister(fileobj)
         except (KeyError, ValueError, OSError, RuntimeError):
-            pass
+            return
+        self._watched.pop(key.fd, None)
 
     # -- the loop --------------------------------------------------------
     def _next_timeout(self) -> Optional[float]:
@@ -366,18 +383,50 @@ class SelectorLoop:
                 return max(0.0, timers[0].when - time.monotonic())
             if (self._exit_when_idle and self._runner is self._main
                     and len(self.selector.get_map()) <= 1):
-                self._stop.set()
+                self._stopping = True
                 self._finished = True  # decided under the lock: no call is lost
                 return -1.0
             return None
 
     def _iterate(self, limit: Optional[float] = None) -> bool:
         """One turn: select (at most ``limit`` seconds), run callbacks; False on idle exit."""
-        timeout = self._next_timeout()
-        if timeout is not None and timeout < 0:
-            return False
-        if limit is not None and (timeout is None or limit < timeout):
+        if self._ready or self._timers or self._exit_when_idle:
+            timeout = self._next_timeout()
+            if timeout is not None and timeout < 0:
+                return False
+            if limit is not None and (timeout is None or limit < timeout):
+                timeout = limit
+        else:
             timeout = limit
+        epoll = self._epoll
+        if epoll is None:
+            self._dispatch_selected(timeout)
+        else:
+            watched = self._watched
+            for fd, flags in epoll.poll(-1 if timeout is None else timeout, len(watched)):
+                entry = watched.get(fd)
+                if entry is None:  # unregistered by an earlier callback of this turn
+                    continue
+                fileobj, callback, wanted = entry
+                if callback is None:
+                    self._waker.drain()
+                    continue
+                # As selectors reads epoll's flags: errors and hang-ups wake both sides.
+                mask = wanted
+                if flags == _EPOLLIN:
+                    mask &= EVENT_READ
+                elif not flags & _NOT_EPOLLIN:
+                    mask &= EVENT_WRITE
+                try:
+                    callback(fileobj, mask)
+                except Exception:
+                    log.exception("%s: callback %r raised", self.name, callback)
+        if self._ready or self._timers:
+            self._run_ready()
+        return True
+
+    def _dispatch_selected(self, timeout: Optional[float]) -> None:
+        """Select and run the ready sockets' callbacks (selectors other than epoll)."""
         waker = self._waker
         for key, mask in self.selector.select(timeout):
             callback = key.data
@@ -388,8 +437,6 @@ class SelectorLoop:
                 callback(key.fileobj, mask)
             except Exception:
                 log.exception("%s: callback %r raised", self.name, callback)
-        self._run_ready()
-        return True
 
     def _end_turn(self) -> None:
         with self._lock:
@@ -403,7 +450,7 @@ class SelectorLoop:
         poll = linger
         with self._lock:
             while True:
-                if self._stop.is_set():
+                if self._stopping:
                     return False
                 wait: Optional[float]
                 if self._drivers:
@@ -452,10 +499,15 @@ class SelectorLoop:
         me = threading.current_thread()
         self._main = me
         try:
-            while self._take_main_turn(me):
+            idle_exit = False
+            while not idle_exit and self._take_main_turn(me):
                 try:
-                    if not self._iterate():
-                        break
+                    # Keep the turn while no other thread wants one: callers of wait_for
+                    # and stop() wake the selector after saying so.
+                    while not (self._drivers or self._turn_waiters or self._stopping):
+                        if not self._iterate():
+                            idle_exit = True
+                            break
                 finally:
                     self._end_turn()
         finally:

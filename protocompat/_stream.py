@@ -222,7 +222,22 @@ class Stream:
         if mask & EVENT_WRITE:
             self._flush()
         if mask & EVENT_READ and not self.closed and not self._paused:
-            self._read()
+            if self._tls:
+                self._read()
+                return
+            # _read without TLS, written out: every message received passes here.
+            try:
+                data = self.sock.recv(self._recv_size)
+            except _WOULD_BLOCK:
+                return
+            except OSError as exc:
+                log.debug("%s: receive failed: %s", self.name, exc)
+                self._close(exc)
+                return
+            if data:
+                self._receive(data)
+            else:
+                self._peer_eof()
 
     def _handshake(self) -> None:
         try:
