@@ -1,16 +1,25 @@
 """The only place where samp_compat parses XML: XXE-safe XML-RPC.
 
 Every XML-RPC document, request or response, goes through
-:func:`safe_xmlrpc_loads`, which is built on defusedxml's expat parser with
-document type declarations, entity declarations and external references all
-forbidden. The transports in this module parse responses with it, and the
-package's XML-RPC server (:mod:`samp_compat.standard_profile`) parses each
-request exactly once with it. This module imports nothing else of the package.
+:func:`safe_xmlrpc_loads`. A document in which no markup declaration can
+appear (no ``<!`` at all, UTF-8 or ASCII, no NUL byte) has no document type
+declaration, so no entity can be declared or referenced from outside: the
+common SAMP documents of strings, structs and arrays, up to 64 KiB, are read
+from :mod:`xml.etree.ElementTree`'s C parser. Every other document, and any
+document that parser or the reading of its tree does not take as the
+common case, goes to defusedxml's expat parser with document type
+declarations, entity declarations and external references all forbidden,
+whose result or error is the answer. The transports in this module parse
+responses with it, and the package's XML-RPC server
+(:mod:`samp_compat.standard_profile`) parses each request exactly once with
+it. This module imports nothing else of the package.
 """
+import re
 import socket
+import xml.etree.ElementTree as ElementTree
 import xmlrpc.client
 import zlib
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from xml.parsers.expat import ErrorString, ExpatError
 
@@ -121,9 +130,15 @@ def safe_xmlrpc_loads(data: Any, use_datetime: bool = False, use_builtin_types: 
         raise xmlrpc.client.ResponseError("XML-RPC document must be bytes or str")
     if len(data) > MAX_XMLRPC_BODY:
         raise xmlrpc.client.ResponseError("XML-RPC document larger than %d bytes" % MAX_XMLRPC_BODY)
+    data = bytes(data)
+    read = _read_common(data)
+    if read is not None:
+        if type(read) is xmlrpc.client.Fault:
+            raise read
+        return read  # type: ignore[return-value]
     parser, target = _safe_parser(use_datetime, use_builtin_types)
     try:
-        parser.feed(bytes(data))
+        parser.feed(data)
         parser.close()
         return target.close(), target.getmethodname()
     except xmlrpc.client.Fault:
@@ -139,6 +154,122 @@ def safe_xmlrpc_loads(data: Any, use_datetime: bool = False, use_builtin_types: 
     except Exception as exc:  # the unmarshaller raises ValueError, TypeError, IndexError...
         raise xmlrpc.client.ResponseError("malformed XML-RPC document (%s)"
                                           % type(exc).__name__) from None
+
+
+# -- the common documents, read from an ElementTree ---------------------------------------
+
+# An XML declaration naming an encoding; only UTF-8 and ASCII documents take the tree path.
+_DECLARED_ENCODING = re.compile(rb"encoding\s*=\s*[\"']([A-Za-z0-9._-]*)[\"']")
+_TREE_ENCODINGS = (b"utf-8", b"utf8", b"us-ascii", b"ascii")
+_INT_TAGS = ("int", "i4", "i8", "i1", "i2", "biginteger")
+#: Largest document read through a tree (a tree takes several times the document's size;
+#: larger documents are read as they are parsed).
+_TREE_MAX = 64 * 1024
+
+
+class _NotCommon(Exception):
+    """The document is not one the tree path reads; the general parser takes it."""
+
+
+def _read_common(data: bytes) -> Any:
+    """``(params, methodname)`` or a :class:`xmlrpc.client.Fault` read from an ElementTree.
+
+    None when the document could hold a markup declaration (any ``<!``:
+    DOCTYPE, comment, CDATA), is not plainly UTF-8 or ASCII, or has anything
+    the tree path does not read exactly as :class:`xmlrpc.client.Unmarshaller`
+    does (dates, binary, namespaces, malformed XML...): the general parser
+    then decides.
+    """
+    if len(data) > _TREE_MAX or not data.startswith(b"<") or b"<!" in data or b"\x00" in data:
+        return None
+    if data.startswith(b"<?xml"):
+        declared = _DECLARED_ENCODING.search(data, 0, data.find(b"?>"))
+        if declared is not None and declared.group(1).lower() not in _TREE_ENCODINGS:
+            return None
+    try:
+        parser = ElementTree.XMLParser()
+        parser.feed(data)
+        root = parser.close()
+        return _read_root(root)
+    except (_NotCommon, ElementTree.ParseError, ValueError, RecursionError):
+        return None
+
+
+def _read_root(root: Any) -> Any:
+    tag = root.tag
+    children = list(root)
+    if tag == "methodCall":
+        if len(children) != 2 or children[0].tag != "methodName" or len(children[0]):
+            raise _NotCommon()
+        return _read_params(children[1]), children[0].text or ""
+    if tag != "methodResponse" or len(children) != 1:
+        raise _NotCommon()
+    body = children[0]
+    if body.tag == "params":
+        return _read_params(body), None
+    if body.tag == "fault" and len(body) == 1 and body[0].tag == "value":
+        fault = _read_value(body[0], 0)
+        if type(fault) is dict and sorted(fault) == ["faultCode", "faultString"]:
+            return xmlrpc.client.Fault(**fault)
+    raise _NotCommon()
+
+
+def _read_params(params: Any) -> Tuple[Any, ...]:
+    if params.tag != "params":
+        raise _NotCommon()
+    values = []
+    for param in params:
+        if param.tag != "param" or len(param) != 1:
+            raise _NotCommon()
+        values.append(_read_value(param[0], 0))
+    return tuple(values)
+
+
+def _read_value(value: Any, depth: int) -> Any:
+    """The Python value of a ``<value>`` element, as the stdlib unmarshaller makes it."""
+    if value.tag != "value":
+        raise _NotCommon()
+    count = len(value)
+    if not count:
+        return value.text or ""  # untyped: a string
+    if count != 1:
+        raise _NotCommon()
+    typed = value[0]
+    tag = typed.tag
+    if tag == "struct":
+        if depth >= MAX_XMLRPC_DEPTH:
+            raise _NotCommon()
+        struct: Dict[str, Any] = {}
+        for member in typed:
+            if member.tag != "member" or len(member) != 2:
+                raise _NotCommon()
+            name, item = member
+            if name.tag != "name" or len(name):
+                raise _NotCommon()
+            struct[name.text or ""] = _read_value(item, depth + 1)
+        return struct
+    if tag == "array":
+        if depth >= MAX_XMLRPC_DEPTH or len(typed) != 1 or typed[0].tag != "data":
+            raise _NotCommon()
+        items: List[Any] = [_read_value(item, depth + 1) for item in typed[0]]
+        return items
+    if len(typed):
+        raise _NotCommon()
+    text = typed.text or ""
+    if tag == "string":
+        return text
+    if tag in _INT_TAGS:
+        return int(text)
+    if tag == "boolean":
+        if text == "0":
+            return False
+        if text == "1":
+            return True
+    elif tag == "double":
+        return float(text)
+    elif tag == "nil":
+        return None
+    raise _NotCommon()
 
 
 def _unsafe_kind(exc: DefusedXmlException) -> str:

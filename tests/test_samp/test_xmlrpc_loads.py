@@ -162,3 +162,147 @@ def test_any_text_inside_a_call_gives_params_or_a_clean_error(text):
 def test_samp_values_round_trip(params):
     data = xmlrpc.client.dumps(tuple(params), "samp.hub.notify")
     assert safe_xmlrpc_loads(data) == (tuple(params), "samp.hub.notify")
+
+
+# Documents read exactly as the stdlib reads them, whichever parser takes them.
+SAME_AS_STDLIB = {
+    "strings, structs, arrays": xmlrpc.client.dumps(
+        ("k", {"samp.mtype": "x.y", "samp.params": {"a": ["1", "", "<&>"], "": "empty name"}}),
+        "samp.hub.notify"),
+    "numbers, booleans and nil": xmlrpc.client.dumps(
+        (1, -2 ** 31, True, False, 1.5, -0.0, None, [None, {"n": 3}]), "m", allow_none=True),
+    "response": xmlrpc.client.dumps(({"samp.status": "samp.ok"},), methodresponse=True),
+    "untyped values with space around": "<methodResponse><params><param>\n<value> a b </value>"
+                                        "\n</param></params></methodResponse>",
+    "empty value and empty string": "<methodCall><methodName>m</methodName><params><param>"
+                                    "<value></value></param><param><value><string/></value>"
+                                    "</param></params></methodCall>",
+    "text around a typed value": "<methodResponse><params><param><value> x <string>s</string>"
+                                 " y </value></param></params></methodResponse>",
+    "integer spellings": "<methodResponse><params><param><value><array><data><value><i4> 7 "
+                         "</i4></value><value><i8>123456789012</i8></value><value><int>-0</int>"
+                         "</value></data></array></value></param></params></methodResponse>",
+    "nil with text": "<methodResponse><params><param><value><nil>x</nil></value></param>"
+                     "</params></methodResponse>",
+    "duplicate struct keys": "<methodResponse><params><param><value><struct><member><name>a"
+                             "</name><value>1</value></member><member><name>a</name><value>2"
+                             "</value></member></struct></value></param></params></methodResponse>",
+    "no params": "<methodCall><methodName>m</methodName></methodCall>",
+    "empty params": "<methodCall><methodName>m</methodName><params/></methodCall>",
+    "two response params": "<methodResponse><params><param><value>a</value></param><param>"
+                           "<value>b</value></param></params></methodResponse>",
+    "entity and character references": "<methodResponse><params><param><value>&lt;&amp;&gt;"
+                                       "&#233;&#x263A;</value></param></params></methodResponse>",
+    "carriage returns": "<methodResponse><params><param><value>a\r\nb\rc</value></param>"
+                        "</params></methodResponse>",
+    "a comment": "<methodResponse><!-- c --><params><param><value>a</value></param></params>"
+                 "</methodResponse>",
+    "CDATA": "<methodResponse><params><param><value><![CDATA[<a>]]></value></param></params>"
+             "</methodResponse>",
+    "processing instruction": "<?xml version='1.0'?><?pi x?><methodResponse><params><param>"
+                              "<value>a</value></param></params></methodResponse>",
+    "date and binary": xmlrpc.client.dumps(
+        (xmlrpc.client.DateTime("20240102T03:04:05"), xmlrpc.client.Binary(b"\x00\x01")), "m"),
+    "namespaced nil": "<methodResponse xmlns:ex='http://ws.apache.org/xmlrpc/namespaces/extensions'>"
+                      "<params><param><value><ex:nil/></value></param></params></methodResponse>",
+    "undeclared prefix": "<methodResponse><params><param><value><ex:i8>5</ex:i8></value></param>"
+                         "</params></methodResponse>",
+    "member value before name": "<methodResponse><params><param><value><struct><member><value>v"
+                                "</value><name>k</name></member></struct></value></param></params>"
+                                "</methodResponse>",
+    "latin-1 document": "<?xml version='1.0' encoding='iso-8859-1'?><methodResponse><params><param>"
+                        "<value>caf\xe9</value></param></params></methodResponse>",
+    "UTF-16 document": "<?xml version='1.0' encoding='utf-16'?><methodResponse><params><param>"
+                       "<value>\u263a</value></param></params></methodResponse>",
+    "double quoted UTF-8 declaration": '<?xml version="1.0" encoding="UTF-8"?><methodResponse>'
+                                       '<params><param><value>\u263a</value></param></params>'
+                                       '</methodResponse>',
+    "unknown element inside a string": "<methodResponse><params><param><value><string>a<b/>c"
+                                       "</string></value></param></params></methodResponse>",
+    "attributes": "<methodResponse a='1'><params><param><value b='2'>x</value></param></params>"
+                  "</methodResponse>",
+}
+
+
+def _document_bytes(name):
+    text = SAME_AS_STDLIB[name]
+    if "UTF-16" in name:
+        return text.encode("utf-16")
+    if "latin-1" in name:
+        return text.encode("latin-1")
+    return text.encode("utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(SAME_AS_STDLIB))
+def test_document_reads_as_the_stdlib_reads_it(name):
+    data = _document_bytes(name)
+    assert safe_xmlrpc_loads(data) == xmlrpc.client.loads(data)
+
+
+FAULT_WITH_EXTRA_KEY = (b"<methodResponse><fault><value><struct><member><name>faultCode</name>"
+                        b"<value><int>1</int></value></member><member><name>faultString</name>"
+                        b"<value>x</value></member><member><name>more</name><value>y</value>"
+                        b"</member></struct></value></fault></methodResponse>")
+
+
+@pytest.mark.parametrize("data", [
+    b"<methodResponse><params><param><value><boolean> 1</boolean></value></param></params>"
+    b"</methodResponse>",
+    b"<methodResponse><params><param><value><double>x</double></value></param></params>"
+    b"</methodResponse>",
+    b"<methodResponse><params><param><value>&undeclared;</value></param></params></methodResponse>",
+])
+def test_document_the_stdlib_refuses_is_refused(data):
+    with pytest.raises(Exception) as stdlib:
+        xmlrpc.client.loads(data)
+    with pytest.raises(xmlrpc.client.ResponseError):
+        safe_xmlrpc_loads(data)
+    assert not isinstance(stdlib.value, xmlrpc.client.Fault)
+
+
+def test_fault_with_more_members_is_raised_as_the_stdlib_raises_it():
+    with pytest.raises(xmlrpc.client.Fault) as stdlib:
+        xmlrpc.client.loads(FAULT_WITH_EXTRA_KEY)
+    with pytest.raises(xmlrpc.client.Fault) as ours:
+        safe_xmlrpc_loads(FAULT_WITH_EXTRA_KEY)
+    assert (ours.value.faultCode, ours.value.faultString) == (
+        stdlib.value.faultCode, stdlib.value.faultString) == (1, "x")
+
+
+def test_fault_with_text_code_is_raised_as_the_stdlib_raises_it():
+    data = (b"<methodResponse><fault><value><struct><member><name>faultCode</name><value>E1"
+            b"</value></member><member><name>faultString</name><value>no</value></member>"
+            b"</struct></value></fault></methodResponse>")
+    with pytest.raises(xmlrpc.client.Fault) as ours:
+        safe_xmlrpc_loads(data)
+    assert (ours.value.faultCode, ours.value.faultString) == ("E1", "no")
+
+
+def test_deep_nesting_in_a_large_document_is_refused_quickly():
+    depth = (MAX_XMLRPC_BODY - 100) // len(b"<value><array><data></data></array></value>")
+    start = time.monotonic()
+    with pytest.raises(xmlrpc.client.ResponseError) as info:
+        safe_xmlrpc_loads(nested_arrays(depth))
+    assert info.value.args == ("XML-RPC document nested too deeply",)
+    assert time.monotonic() - start < 5.0
+
+
+XML_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=10)
+SCALARS = (st.integers(min_value=-2 ** 31, max_value=2 ** 31 - 1) | st.booleans() | st.none()
+           | st.floats(allow_nan=False) | XML_TEXT)
+ANY_VALUES = st.recursive(
+    SCALARS,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(XML_TEXT, children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ANY_VALUES, max_size=4), st.booleans())
+def test_values_read_as_the_stdlib_reads_them(params, response):
+    if response:
+        data = xmlrpc.client.dumps((params,), methodresponse=True, allow_none=True)
+    else:
+        data = xmlrpc.client.dumps(tuple(params), "m", allow_none=True)
+    assert safe_xmlrpc_loads(data) == xmlrpc.client.loads(data)
