@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional, Tuple
 from protocompat.netutil import Connector, SelectorLoop, Stream
 
 from ._http import BadResponse, Response, ResponseParser
-from .xmlrpc import MAX_XMLRPC_BODY, safe_xmlrpc_loads
+from .xmlrpc import MAX_XMLRPC_BODY, safe_xmlrpc_loads, xmlrpc_dumps
 
 log = logging.getLogger("samp_compat.hub")
 
@@ -50,7 +50,7 @@ def http_target(url: str) -> Optional[Tuple[str, int, str]]:
 
 def request_bytes(host_header: str, path: str, method: str, params: tuple) -> bytes:
     """The whole HTTP request of XML-RPC call ``method(*params)``."""
-    body = xmlrpc.client.dumps(params, method, allow_none=True).encode("utf-8", "xmlcharrefreplace")
+    body = xmlrpc_dumps(params, method, allow_none=True).encode("utf-8", "xmlcharrefreplace")
     head = ("POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nContent-Type: text/xml\r\n"
             "Content-Length: %d\r\n\r\n" % (path, host_header, _USER_AGENT, len(body)))
     return head.encode("latin-1") + body

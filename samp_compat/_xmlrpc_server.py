@@ -20,7 +20,7 @@ from protocompat.netutil import Listener, SelectorLoop
 from . import _http
 from ._connection import HTTPConnection
 from ._workers import WorkerPool
-from .xmlrpc import MAX_XMLRPC_BODY, UnsafeXMLError, safe_xmlrpc_loads
+from .xmlrpc import MAX_XMLRPC_BODY, UnsafeXMLError, safe_xmlrpc_loads, xmlrpc_dumps
 
 __all__ = ["XMLRPCServer", "RequestInfo", "DeferredResult"]
 
@@ -487,14 +487,13 @@ class XMLRPCServer:
             fault = fault_for_exception(error)
             if not isinstance(error, xmlrpc.client.Fault):
                 log.debug("%s: dispatch raised %r", self.name, error)
-            body = xmlrpc.client.dumps(fault, methodresponse=True, allow_none=self.allow_none)
+            body = xmlrpc_dumps(fault, methodresponse=True, allow_none=self.allow_none)
         else:
             try:
-                body = xmlrpc.client.dumps((value,), methodresponse=True,
-                                           allow_none=self.allow_none)
+                body = xmlrpc_dumps((value,), methodresponse=True, allow_none=self.allow_none)
             except Exception as exc:
-                body = xmlrpc.client.dumps(fault_for_exception(exc), methodresponse=True,
-                                           allow_none=self.allow_none)
+                body = xmlrpc_dumps(fault_for_exception(exc), methodresponse=True,
+                                    allow_none=self.allow_none)
         headers = [("Content-Type", "text/xml")]
         if self._header_hook is not None:
             try:

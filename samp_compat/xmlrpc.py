@@ -31,6 +31,7 @@ __all__ = [
     "MAX_XMLRPC_DEPTH",
     "UnsafeXMLError",
     "safe_xmlrpc_loads",
+    "xmlrpc_dumps",
     "SafeTransport",
     "SafeSafeTransport",
 ]
@@ -270,6 +271,92 @@ def _read_value(value: Any, depth: int) -> Any:
     elif tag == "nil":
         return None
     raise _NotCommon()
+
+
+# -- writing ------------------------------------------------------------------------------
+
+_XML_HEADER = "<?xml version='1.0'?>\n"
+
+
+def xmlrpc_dumps(params: Any, methodname: Optional[str] = None,
+                 methodresponse: Optional[bool] = None, allow_none: bool = False) -> str:
+    """The XML-RPC document of ``params``: the text :func:`xmlrpc.client.dumps` writes.
+
+    Strings, numbers, booleans, None, lists, tuples and dicts with string keys
+    are written here; anything else (a fault, dates, binary, objects, deeply
+    nested or recursive values) by :func:`xmlrpc.client.dumps`, whose errors
+    are then raised.
+
+    Parameters
+    ----------
+    params : tuple or xmlrpc.client.Fault
+    methodname : str, optional
+        Makes a request.
+    methodresponse : bool, optional
+        Makes a response (``params`` holds one value).
+    allow_none : bool, optional
+        Write None as ``<nil/>``.
+
+    Returns
+    -------
+    document : str
+    """
+    if type(params) is tuple and (methodname or methodresponse) \
+            and (not methodresponse or len(params) == 1):
+        out = ["<params>\n"]
+        try:
+            for value in params:
+                out.append("<param>\n")
+                _write_value(value, out, allow_none, 0)
+                out.append("</param>\n")
+        except _NotCommon:
+            pass
+        else:
+            out.append("</params>\n")
+            if methodname:
+                return "%s<methodCall>\n<methodName>%s</methodName>\n%s</methodCall>\n" % (
+                    _XML_HEADER, methodname, "".join(out))
+            return "%s<methodResponse>\n%s</methodResponse>\n" % (_XML_HEADER, "".join(out))
+    return xmlrpc.client.dumps(params, methodname, methodresponse, allow_none=allow_none)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _write_value(value: Any, out: List[str], allow_none: bool, depth: int) -> None:
+    kind = type(value)
+    if kind is str:
+        out.append("<value><string>%s</string></value>\n" % _escape(value))
+    elif kind is dict:
+        if depth >= MAX_XMLRPC_DEPTH:
+            raise _NotCommon()
+        out.append("<value><struct>\n")
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotCommon()
+            out.append("<member>\n<name>%s</name>\n" % _escape(key))
+            _write_value(item, out, allow_none, depth + 1)
+            out.append("</member>\n")
+        out.append("</struct></value>\n")
+    elif kind is list or kind is tuple:
+        if depth >= MAX_XMLRPC_DEPTH:
+            raise _NotCommon()
+        out.append("<value><array><data>\n")
+        for item in value:
+            _write_value(item, out, allow_none, depth + 1)
+        out.append("</data></array></value>\n")
+    elif kind is bool:
+        out.append("<value><boolean>1</boolean></value>\n" if value else
+                   "<value><boolean>0</boolean></value>\n")
+    elif kind is int and xmlrpc.client.MININT <= value <= xmlrpc.client.MAXINT:
+        out.append("<value><int>%d</int></value>\n" % value)
+    elif kind is float:
+        out.append("<value><double>%r</double></value>\n" % value)
+    elif value is None and allow_none:
+        out.append("<value><nil/></value>")
+    else:
+        raise _NotCommon()
 
 
 def _unsafe_kind(exc: DefusedXmlException) -> str:

@@ -1,4 +1,4 @@
-"""safe_xmlrpc_loads: stdlib-compatible results, and a clean error for anything else."""
+"""safe_xmlrpc_loads and xmlrpc_dumps: what the stdlib reads and writes, and a clean error for anything else."""
 import time
 import xmlrpc.client
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from samp_compat.xmlrpc import (MAX_XMLRPC_BODY, MAX_XMLRPC_DEPTH, UnsafeXMLError,
-                                safe_xmlrpc_loads)
+                                safe_xmlrpc_loads, xmlrpc_dumps)
 
 from _xxe_payloads import INTERNAL_MARK, SECRET_MARK, response_payloads, request_payloads
 
@@ -306,3 +306,49 @@ def test_values_read_as_the_stdlib_reads_them(params, response):
     else:
         data = xmlrpc.client.dumps(tuple(params), "m", allow_none=True)
     assert safe_xmlrpc_loads(data) == xmlrpc.client.loads(data)
+
+
+# -- writing: xmlrpc_dumps writes what the stdlib writes, or raises what it raises ----------
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ANY_VALUES | st.integers(), max_size=4), st.booleans(), st.booleans())
+def test_xmlrpc_dumps_writes_what_the_stdlib_writes(params, response, allow_none):
+    params = (params,) if response else tuple(params)
+    kwargs = {"methodresponse": True} if response else {"methodname": "samp.hub.notify"}
+    try:
+        expected = xmlrpc.client.dumps(params, allow_none=allow_none, **kwargs)
+    except (TypeError, OverflowError) as exc:
+        with pytest.raises(type(exc)):
+            xmlrpc_dumps(params, allow_none=allow_none, **kwargs)
+        return
+    assert xmlrpc_dumps(params, allow_none=allow_none, **kwargs) == expected
+
+
+@pytest.mark.parametrize("params", [
+    (xmlrpc.client.DateTime("20240102T03:04:05"), xmlrpc.client.Binary(b"\x00")),
+    ({"a": [{"b": "x" * 3}] * 2},),
+    ([[[["deep"]]]] * 40,),
+    (["nested " * 3] * 3, {"k": {"k": {"k": None}}}),
+])
+def test_xmlrpc_dumps_of_other_values_matches_the_stdlib(params):
+    assert xmlrpc_dumps(params, "m", allow_none=True) == xmlrpc.client.dumps(params, "m",
+                                                                             allow_none=True)
+
+
+def test_xmlrpc_dumps_of_a_fault_matches_the_stdlib():
+    fault = xmlrpc.client.Fault(1, "no <such> & method")
+    assert xmlrpc_dumps(fault, methodresponse=True) == xmlrpc.client.dumps(fault, methodresponse=True)
+
+
+def test_xmlrpc_dumps_refuses_recursive_values_as_the_stdlib_does():
+    value = []
+    value.append(value)
+    with pytest.raises(TypeError):
+        xmlrpc_dumps((value,), "m")
+
+
+def test_xmlrpc_dumps_writes_deep_values_as_the_stdlib_does():
+    value = "x"
+    for _ in range(MAX_XMLRPC_DEPTH + 5):
+        value = [value]
+    assert xmlrpc_dumps((value,), "m") == xmlrpc.client.dumps((value,), "m")
