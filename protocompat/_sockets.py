@@ -351,7 +351,11 @@ class Connector:
             self._failed(error or OSError("no address for %s:%s" % self.address))
             return
         family, kind, proto, _name, sockaddr = self._candidates.pop(0)
-        sock = socket.socket(family, kind, proto)
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:  # out of descriptors, or the family is not supported
+            self._next_candidate(exc)
+            return
         sock.setblocking(False)
         code = sock.connect_ex(sockaddr)
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):

@@ -15,6 +15,10 @@ processes, each repetition running side by side:
 * the physical limit (``benchlib``): a bare ``selectors`` server replying
   inline and a client blocking on ``recv``, with requests and replies of the
   size of the messaging frames;
+* the limit with the encoding: the same server and client, each encoding
+  and decoding every message with the messaging frame functions
+  (``MessageManager``) and nothing else of the library: what any Python
+  implementation of the protocol pays at least;
 * the original and protocompat, each as clever-show runs it: the server is
   the application's selector loop calling ``process_events`` for every ready
   key; the client runs the same loop in one thread, and each response's
@@ -31,6 +35,7 @@ them): round trips with one in flight.
 import argparse
 import errno
 import importlib.util
+import itertools
 import logging
 import multiprocessing
 import os
@@ -54,6 +59,8 @@ WAIT = 120.0
 SELECT_TIMEOUT = 1.0
 #: The original's notifier listens on a random port of 26000-26100; tries before giving up.
 NOTIFIER_ATTEMPTS = 20
+#: The limit's shape with the messaging encoding at both ends (and nothing else of the library).
+WITH_ENCODING = "limit with the encoding"
 #: Seconds a caller waits for a response before other traffic is sent to unstick the original.
 STALL = 1.0
 
@@ -294,6 +301,33 @@ def limit_round_trips(port: int, seconds: float) -> float:
     return benchlib.blocking_round_trips(port, b"x" * (request_size - 1) + b"\n", reply_size, seconds)
 
 
+class MessagingCodec(benchlib.Codec):
+    """The messaging frames of an ``echo`` request and its response, without the library."""
+
+    def __init__(self) -> None:
+        from protocompat.messaging import MessageManager
+        self._manager = MessageManager
+        self._feed = MessageManager().feed
+        self._ids = itertools.count()
+
+    def answer(self, data: bytes) -> bytes:
+        response = self._manager.create_response
+        return b"".join(response(content["requested_value"], content["request_id"], content["args"][0])
+                        for content in (message.content for message in self._feed(data)))
+
+    def exchange(self, sock: socket.socket) -> None:
+        sock.sendall(self._manager.create_request("echo", "%04d" % (next(self._ids) % 10000),
+                                                  (12345,), {}))
+        messages: List[Any] = []
+        while not messages:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("server closed")
+            messages = self._feed(data)
+        if messages[0].content != {"value": 12345}:
+            raise RuntimeError("unexpected response %r" % (messages[0].content,))
+
+
 # -- protocompat alone: one-way, ten in flight, files ----------------------------------
 
 def call(client: Client, name: str, *args: Any) -> Any:
@@ -477,6 +511,9 @@ def main() -> None:
     for run in range(runs):
         with ServerProcess(benchlib.serve_bare_selectors, b"x" * (frame_sizes()[1] - 1) + b"\n") as port:
             rows.setdefault("physical limit", []).append(limit_round_trips(port, seconds))
+        with ServerProcess(benchlib.serve_codec_shape, MessagingCodec) as port:
+            rows.setdefault(WITH_ENCODING, []).append(
+                benchlib.codec_round_trips(port, MessagingCodec(), seconds))
         for name, source in sources:
             if source is None:
                 continue
@@ -486,7 +523,9 @@ def main() -> None:
                         in_client_process(measure, source, port, seconds))
         print("run %d of %d done" % (run + 1, runs), file=sys.stderr, flush=True)
 
-    table: List[Tuple[str, Optional[float]]] = [("physical limit", statistics.median(rows["physical limit"]))]
+    table: List[Tuple[str, Optional[float]]] = [
+        ("physical limit", statistics.median(rows["physical limit"])),
+        (WITH_ENCODING, statistics.median(rows[WITH_ENCODING]))]
     for name, source in sources:
         for label in ("loop", "caller thread waits"):
             key = "%s, %s" % (name, label)
@@ -496,6 +535,9 @@ def main() -> None:
     original = dict(table).get("original, loop")
     if original:
         print("  protocompat / original (loop): %.2fx" % (dict(table)["protocompat, loop"] / original))
+    print("  protocompat / %s: %.2fx (loop), %.2fx (caller thread waits)" % (
+        WITH_ENCODING, dict(table)["protocompat, loop"] / dict(table)[WITH_ENCODING],
+        dict(table)["protocompat, caller thread waits"] / dict(table)[WITH_ENCODING]))
 
     alone = protocompat_alone(messages, trips, file_size, max(1, runs // 2))
     print("\nprotocompat alone, two processes (medians of %d runs; %d MB file)"

@@ -18,9 +18,12 @@ messages, one ``send`` per message to that server and one answer at the end.
 Every figure is the median of several runs, the limits being measured in
 each run between the others; ratios are medians over medians, and beside
 them ("per run") the median of each run's ratio to the limit measured next
-to it. For the
-blocking round trips the CPU time (user + system) per round trip of each
-process follows: of the client, of the server, and of the limit's client. The same
+to it. Beside the blocking round trips, the same bare server and client
+encoding and decoding each message with the protocol's own frame functions
+(stp framing, JSON, checksum) and nothing else: what any Python
+implementation of the protocol pays at least. For the blocking round trips
+the CPU time (user + system) per round trip of each process follows: of the
+client, of the server, and of the limit's client. The same
 figures with the server in a thread of the client's process follow, for
 those who run both ends in one process (tests, simulators).
 
@@ -39,12 +42,12 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from benchlib import (LOOPBACK, ServerProcess, blocking_round_trips, serve_bare_selectors,
-                      wait_for_stop)
+from benchlib import (LOOPBACK, Codec, ServerProcess, blocking_round_trips, codec_round_trips,
+                      serve_bare_selectors, serve_codec_shape, wait_for_stop)
 
 from sockproto import (SID_EXECUTE_REQUEST, SID_EXECUTE_RESPONSE, STATUS_OKAY, pure_json_protocol,
                        struct_json_protocol)
-from sockproto.codec import stp_encode
+from sockproto.codec import StpDecoder, stp_encode
 from sockproto.tcp import tcp_client_stp, tcp_server_stp
 
 #: The services of the benchmark: EXECUTE echoes; ONE_WAY's responses are counted.
@@ -66,6 +69,47 @@ def frame_size(protocol_name: str) -> int:
 
 def _line(size: int) -> bytes:
     return b"x" * (size - 1) + b"\n"
+
+
+# -- the limit with the protocol's encoding ------------------------------------------------
+
+class _StpCodec(Codec):
+    """stp framing and a protocol's frame encoding, without the library around them."""
+
+    protocol_name = ""
+
+    def __init__(self) -> None:
+        protocol = PROTOCOLS[self.protocol_name]
+        self._encode = protocol._encode_frame
+        self._decode = protocol._decode_frame
+        self._feed = StpDecoder().feed
+
+    def answer(self, data: bytes) -> bytes:
+        encode, decode = self._encode, self._decode
+        return b"".join(stp_encode(encode(STATUS_OKAY, SID_EXECUTE_RESPONSE, msg["data_id"],
+                                          msg["data"]))
+                        for msg in map(decode, self._feed(data)))
+
+    def exchange(self, sock: socket.socket) -> None:
+        sock.sendall(stp_encode(self._encode(STATUS_OKAY, SID_EXECUTE_REQUEST, 0, PAYLOAD)))
+        frames: List[Any] = []
+        while not frames:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("server closed")
+            frames = self._feed(data)
+        self._decode(frames[0])
+
+
+class PureCodec(_StpCodec):
+    protocol_name = "pure_json_protocol"
+
+
+class StructCodec(_StpCodec):
+    protocol_name = "struct_json_protocol"
+
+
+CODECS = {"pure_json_protocol": PureCodec, "struct_json_protocol": StructCodec}
 
 
 # -- the sockproto server --------------------------------------------------------------
@@ -234,12 +278,13 @@ def blocking_one_way(port: int, size: int, count: int) -> float:
 Figures = Dict[str, List[float]]
 
 
-def measure_run(figures: Figures, limit_ports: Dict[str, int],
+def measure_run(figures: Figures, limit_ports: Dict[str, int], codec_ports: Dict[str, int],
                 servers: Dict[str, Tuple[int, Optional[int]]], seconds: float, one_way_count: int,
                 where: str) -> None:
     """One run of every figure; the limits are measured between the protocols' figures.
 
-    ``servers`` gives each protocol's server as (port, process id or None).
+    ``servers`` gives each protocol's server as (port, process id or None);
+    ``codec_ports`` the limit's server with the protocol's encoding.
     """
     add = figures.setdefault
     for protocol_name, (port, server_pid) in servers.items():
@@ -251,6 +296,8 @@ def measure_run(figures: Figures, limit_ports: Dict[str, int],
         add("limit round trips %s" % protocol_name, []).append(limit_rt)
         add("limit cpu client %s" % protocol_name, []).append(
             meter.per_operation(max(1, round(limit_rt * (time.perf_counter() - started))))[0])
+        add("codec round trips %s" % protocol_name, []).append(
+            codec_round_trips(codec_ports[protocol_name], CODECS[protocol_name](), seconds))
         client = Client(port, protocol_name, server_pid)
         try:
             client.round_trips(min(0.2, seconds))  # warm-up
@@ -288,6 +335,19 @@ def print_tables(figures: Figures, where: str, title: str) -> None:
             runs = " ".join("%.0f" % value for value in figures[name])
             print("  %-22s %-22s %11.0f %11.0f %5.2fx %7.2fx  %s" % (
                 protocol_name, measure, median[name], limit, median[name] / limit, per_run, runs))
+    print("  Blocking round trips beside the limit with the protocol's encoding (its server and "
+          "client\n  encode and decode each message, nothing else), medians:")
+    for protocol_name in PROTOCOLS:
+        name = "%s round trips %s" % (where, protocol_name)
+        codec_key = "codec round trips %s" % protocol_name
+        if name not in median or codec_key not in median:
+            continue
+        codec = median[codec_key]
+        limit = median["limit round trips %s" % protocol_name]
+        per_run = statistics.median(value / run_codec for value, run_codec
+                                    in zip(figures[name], figures[codec_key]))
+        print("  %-22s with encoding %7.0f/s = %4.2fx the limit; sockproto %4.2fx of it "
+              "(per run %4.2fx)" % (protocol_name, codec, codec / limit, median[name] / codec, per_run))
     print("  CPU time (user + system) per blocking round trip, medians:")
     for protocol_name in PROTOCOLS:
         client = median.get("%s cpu client %s" % (where, protocol_name))
@@ -322,10 +382,12 @@ def main() -> None:
         limit_ports = {name: stack.enter_context(ServerProcess(serve_bare_selectors,
                                                                _line(frame_size(name))))
                        for name in PROTOCOLS}
+        codec_ports = {name: stack.enter_context(ServerProcess(serve_codec_shape, CODECS[name]))
+                       for name in PROTOCOLS}
         servers = {name: stack.enter_context(ServerProcess(serve_sockproto, name))
                    for name in PROTOCOLS}
         for _ in range(runs):
-            measure_run(process_figures, limit_ports, servers, seconds, one_way_count, "process")
+            measure_run(process_figures, limit_ports, codec_ports, servers, seconds, one_way_count, "process")
         print_tables(process_figures, "process",
                      "server in another process (medians; ratio to the physical limit)")
         if args.no_thread:
@@ -336,7 +398,7 @@ def main() -> None:
             in_process: Dict[str, Tuple[int, Optional[int]]] = {
                 name: (comm.port, None) for name, comm in comms.items()}
             for _ in range(runs):
-                measure_run(thread_figures, limit_ports, in_process, seconds, one_way_count, "thread")
+                measure_run(thread_figures, limit_ports, codec_ports, in_process, seconds, one_way_count, "thread")
         finally:
             for comm in comms.values():
                 comm.close()

@@ -133,6 +133,88 @@ def blocking_round_trips(port: int, request: bytes, reply_size: int, seconds: fl
         sock.close()
 
 
+# -- the limit with the protocol's own encoding -----------------------------------------
+
+class Codec:
+    """What a protocol's encoding costs at each end, for :func:`serve_codec_shape`.
+
+    A subclass (defined at module level, so that a server process can make
+    one) implements :meth:`answer` for the server and :meth:`exchange` for
+    the client, with the protocol's own encoding and decoding functions and
+    nothing of its library around them.
+    """
+
+    def answer(self, data: bytes) -> bytes:
+        """Server side: decode the requests ``data`` completes; return their encoded replies."""
+        raise NotImplementedError
+
+    def exchange(self, sock: socket.socket) -> None:
+        """Client side: encode one request, send it, block until its reply is decoded."""
+        raise NotImplementedError
+
+
+def serve_codec_shape(pipe: Any, codec_class: Callable[[], Codec]) -> None:
+    """The bare selectors server, decoding each request and encoding its reply with ``codec_class``.
+
+    One ``Codec`` per connection; each chunk received is answered inline.
+    """
+    listener = socket.socket()
+    listener.bind((LOOPBACK, 0))
+    listener.listen(socket.SOMAXCONN)
+    listener.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, None)
+    sel.register(pipe.fileno(), selectors.EVENT_READ, "stop")
+    pipe.send(listener.getsockname()[1])
+    codecs: Dict[socket.socket, Codec] = {}
+    while True:
+        for key, _ in sel.select():
+            if key.data == "stop":
+                for sock in codecs:
+                    sock.close()
+                listener.close()
+                return
+            if key.data is None:
+                conn, _ = listener.accept()
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.setblocking(False)
+                codecs[conn] = codec_class()
+                sel.register(conn, selectors.EVENT_READ, conn)
+                continue
+            conn = key.data
+            try:
+                data = conn.recv(65536)
+            except BlockingIOError:
+                continue
+            if not data:
+                sel.unregister(conn)
+                conn.close()
+                del codecs[conn]
+                continue
+            reply = codecs[conn].answer(data)
+            if reply:
+                conn.sendall(reply)
+
+
+def codec_round_trips(port: int, codec: Codec, seconds: float) -> float:
+    """Round trips/s of a blocking client that encodes and decodes with ``codec``."""
+    sock = socket.create_connection((LOOPBACK, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        exchange = codec.exchange
+        count = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        while True:
+            exchange(sock)
+            count += 1
+            if not count % 64 and time.perf_counter() >= deadline:
+                break
+        return count / (time.perf_counter() - start)
+    finally:
+        sock.close()
+
+
 def physical_limit(request: bytes = b"?watchdog\n", reply: bytes = b"!watchdog ok\n",
                    seconds: float = 2.0, runs: int = 3) -> float:
     """Median round trips/s of the bare selectors server and a blocking client."""

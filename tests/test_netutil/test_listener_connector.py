@@ -233,6 +233,55 @@ def test_connector_hands_over_a_connected_configured_socket(loop):
     close_listener(loop, listener)
 
 
+_CONNECT_SHORTAGE_SCRIPT = textwrap.dedent("""
+    import errno, os, resource, sys, threading
+    from protocompat.netutil import LOOPBACK, Connector, SelectorLoop
+
+    loop = SelectorLoop()
+    loop.start()
+    failed = threading.Event()
+    errors = []
+
+    def on_failure(error, retrying):
+        errors.append(error)
+        failed.set()
+
+    def on_connect(sock):
+        errors.append("connected")
+        sock.close()
+        failed.set()
+
+    connector = Connector(loop, (LOOPBACK, int(sys.argv[1])), on_connect, on_failure)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 8, hard))
+    filler = []
+    while True:  # take every descriptor left
+        try:
+            filler.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            break
+    connector.start()
+    if not failed.wait(10):
+        print("nothing reported")
+    else:
+        print("failure: %s" % errno.errorcode.get(getattr(errors[0], "errno", None), errors[0]))
+    for fd in filler:
+        os.close(fd)
+    loop.stop(5)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and RLIMIT_NOFILE")
+def test_connector_reports_running_out_of_descriptors_as_a_failure():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    with loopback_listener() as listener:
+        result = subprocess.run([sys.executable, "-c", _CONNECT_SHORTAGE_SCRIPT,
+                                 str(listener.getsockname()[1])],
+                                capture_output=True, env=env, timeout=WAIT * 3)
+    assert result.stdout.decode().strip() == "failure: EMFILE", result.stderr.decode()[-2000:]
+    assert result.returncode == 0
+
+
 def _free_port():
     with loopback_listener() as probe:
         return probe.getsockname()[1]
