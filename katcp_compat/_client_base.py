@@ -6,7 +6,7 @@ import logging
 import socket
 import sys
 import time
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ._client_io import ClientIO
 from ._codec import MAX_MSG_SIZE, MAX_WRITE_BUFFER_SIZE
@@ -48,6 +48,11 @@ class DeviceClient(metaclass=DeviceMetaclass):
         Reconnect (every :attr:`auto_reconnect_delay` seconds, as katcp
         0.9.3: no backoff) when the connection fails or drops.
     """
+
+    # The handler tables, made for each class by its metaclass.
+    _request_handlers: Dict[str, Callable[..., Any]]
+    _inform_handlers: Dict[str, Callable[..., Any]]
+    _reply_handlers: Dict[str, Callable[..., Any]]
 
     MAX_MSG_SIZE = MAX_MSG_SIZE
     #: Unsent bytes above which the connection is closed (as katcp does).
@@ -432,7 +437,7 @@ class DeviceClient(metaclass=DeviceMetaclass):
         -------
         connected : bool
         """
-        return self._io.connected.is_set()
+        return self._io.usable()
 
     def wait_running(self, timeout: Optional[float] = None) -> bool:
         """Wait until the client is running.

@@ -177,6 +177,12 @@ class ClientIO:
         stream = self._stream
         return stream is not None and stream.write(data)
 
+    def usable(self) -> bool:
+        """Connected, and the connection still takes writes (a failed send or a close
+        requested from another thread is seen here before the loop has closed it)."""
+        stream = self._stream
+        return stream is not None and not stream.closing and self.connected.is_set()
+
     def disconnect(self) -> None:
         """Close the current connection (a new one follows if auto_reconnect is on)."""
         stream = self._stream

@@ -1,6 +1,6 @@
 """The standard requests of DeviceServer that do not involve sensors."""
 
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from .core import FailReply, Message, ProtocolFlags
 from .kattypes import has_katcp_protocol_flags, minimum_katcp_version
@@ -12,6 +12,18 @@ class BasicRequestsMixin:
     """``?halt``, ``?help``, ``?request-timeout-hint``, ``?log-level``,
     ``?restart``, ``?client-list``, ``?version-list`` and ``?watchdog``
     (mixed into :class:`~katcp_compat.server.DeviceServer`)."""
+
+    # What the server these requests are mixed into provides.
+    PROTOCOL_INFO: ProtocolFlags
+    _request_handlers: Dict[str, Callable[..., Any]]
+    _restart_queue: Any
+    _state_lock: Any
+    _client_conns: Set[Any]
+    log: Any
+    extra_versions: Dict[str, Tuple[str, Optional[str]]]
+    stop: Callable[..., bool]
+    build_state: Callable[[], str]
+    version: Callable[[], str]
 
     def request_halt(self, req: Any, msg: Message) -> None:
         """Halt the device server.
@@ -74,10 +86,10 @@ class BasicRequestsMixin:
                 req.inform(name, method.__doc__)
             return req.make_reply("ok", str(len(self._request_handlers)))
         name = to_str(msg.arguments[0], "replace")
-        method = self._request_handlers.get(name)
-        if method is None:
+        handler = self._request_handlers.get(name)
+        if handler is None:
             return req.make_reply("fail", "Unknown request method.")
-        req.inform(name, method.__doc__.strip())
+        req.inform(name, (handler.__doc__ or "").strip())
         return req.make_reply("ok", "1")
 
     @has_katcp_protocol_flags([ProtocolFlags.REQUEST_TIMEOUT_HINTS])

@@ -1,7 +1,7 @@
 """The sensor requests of DeviceServer: sensor-list, sensor-value and sampling."""
 
 import re
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._codec import escape_argument
 from ._connection import ClientConnection
@@ -51,6 +51,14 @@ def construct_name_filter(pattern: Optional[str]) -> Tuple[bool, Callable[[str],
 class SensorRequestsMixin:
     """``?sensor-list``, ``?sensor-value``, ``?sensor-sampling`` (also bulk) and
     ``?sensor-sampling-clear`` (mixed into :class:`~katcp_compat.server.DeviceServer`)."""
+
+    # What the server these requests are mixed into provides.
+    PROTOCOL_INFO: ProtocolFlags
+    _sensors: Dict[str, Any]
+    _state_lock: Any
+    _strategies: Dict[ClientConnection, Dict[Any, Any]]
+    _timers: Callable[[], Any]
+    clear_strategies: Callable[..., None]
 
     def _sorted_sensors(self, msg: Message) -> Tuple[bool, List[Tuple[str, Any]]]:
         pattern = to_str(msg.arguments[0], "replace") if msg.arguments else None
@@ -231,7 +239,7 @@ class SensorRequestsMixin:
         major = self.PROTOCOL_INFO.major
         if len(msg.arguments) > 1:
             strategy = msg.arguments[1]
-            params = list(msg.arguments[2:])
+            params: List[Any] = list(msg.arguments[2:])
             if strategy not in SampleStrategy.SAMPLING_LOOKUP_REV:
                 raise FailReply("Unknown strategy name: %s." % to_str(strategy, "replace"))
             if not self.PROTOCOL_INFO.strategy_allowed(strategy):

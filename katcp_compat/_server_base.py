@@ -57,6 +57,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         Where server events are logged.
     """
 
+    # The handler tables, made for each class by its metaclass.
+    _request_handlers: Dict[str, Callable[..., Any]]
+    _inform_handlers: Dict[str, Callable[..., Any]]
+    _reply_handlers: Dict[str, Callable[..., Any]]
+
     PROTOCOL_INFO = ProtocolFlags(5, 0, [ProtocolFlags.MULTI_CLIENT, ProtocolFlags.MESSAGE_IDS])
     #: Longest line accepted from a client; longer lines close the connection.
     MAX_MSG_SIZE = MAX_MSG_SIZE

@@ -212,14 +212,15 @@ class BlockingTestClient(BlockingClient):
                              % (sensorname, reply))
         self.test.assertEqual(len(informs), 1, "Expected one sensor value inform for '%s'."
                               % sensorname)
-        timestamp, _num, _name, status, value = informs[0].arguments
+        timestamp, _num, _name, raw_status, raw_value = informs[0].arguments
+        value: Any
         if sensortype == bool:
-            value = bool(int(value))
+            value = bool(int(raw_value))
         elif sensortype == str:
-            value = to_str(value, "replace")
+            value = to_str(raw_value, "replace")
         else:
-            value = sensortype(value)
-        status = status.decode("ascii")
+            value = sensortype(raw_value)
+        status = raw_status.decode("ascii")
         self.test.assertIn(status, Sensor.STATUSES.values())
         return value, status, float(timestamp)
 

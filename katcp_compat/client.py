@@ -383,12 +383,11 @@ class CallbackClient(DeviceClient):
         """
         with self._pending_lock:
             pending = self._pending_for_locked(msg)
-        inform_cb = pending.inform_cb if pending is not None else None
-        if inform_cb is None:
+        if pending is None or pending.inform_cb is None:
             super().handle_inform(msg)
             return
         try:
-            self._call(inform_cb, msg, pending.user_data)
+            self._call(pending.inform_cb, msg, pending.user_data)
         except Exception:
             self._log_handler_error("Callback inform", msg)
 
@@ -406,12 +405,11 @@ class CallbackClient(DeviceClient):
                 self._pop_locked(pending.mid)
         if pending is not None and pending.timer is not None:
             pending.timer.cancel()
-        reply_cb = pending.reply_cb if pending is not None else None
-        if reply_cb is None:
+        if pending is None or pending.reply_cb is None:
             super().handle_reply(msg)
             return
         try:
-            self._call(reply_cb, msg, pending.user_data)
+            self._call(pending.reply_cb, msg, pending.user_data)
         except Exception:
             self._log_handler_error("Callback reply", msg)
 

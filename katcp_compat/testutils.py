@@ -120,6 +120,10 @@ class TestLogHandler(logging.Handler):
 class TestUtilMixin:
     """Assertions on lists of messages, for :class:`unittest.TestCase` classes."""
 
+    # Provided by the unittest.TestCase the mixin is used with.
+    assertEqual: Callable[..., None]
+    assertTrue: Callable[..., None]
+
     def _assert_msgs_length(self, actual_msgs: Sequence[Message], expected_number: int) -> None:
         num_msgs = len(actual_msgs)
         if num_msgs < expected_number:
@@ -155,6 +159,10 @@ class TestUtilMixin:
 
 class SensorComparisonMixin:
     """Assertions on :class:`Sensor` objects, for :class:`unittest.TestCase` classes."""
+
+    # Provided by the unittest.TestCase the mixin is used with.
+    assertEqual: Callable[..., None]
+    assertTrue: Callable[..., None]
 
     key_fns = dict(
         name=lambda s: s.name,

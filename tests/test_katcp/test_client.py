@@ -11,7 +11,7 @@ import pytest
 
 from katcp_compat.client import (AsyncClient, BlockingClient, CallbackClient, DeviceClient,
                                  request_check)
-from katcp_compat.core import KatcpVersionError, Message, ProtocolFlags
+from katcp_compat.core import KatcpClientDisconnected, KatcpVersionError, Message, ProtocolFlags
 from katcp_io_helpers import WAIT, ExampleDevice, V4Device, started
 
 
@@ -454,3 +454,17 @@ def test_device_that_does_not_read_gets_disconnected_not_unbounded_output():
         if conn is not None:
             conn.close()
         listener.close()
+
+
+def test_client_is_not_connected_as_soon_as_it_is_told_to_disconnect(server):
+    client = _client(server, auto_reconnect=False)
+    try:
+        assert client.is_connected()
+        client.disconnect()
+        assert not client.is_connected()
+        with pytest.raises(KatcpClientDisconnected):
+            client.send_message(Message.request("watchdog"))
+        assert client.wait_disconnected(WAIT)
+    finally:
+        client.stop(WAIT)
+        client.join(WAIT)
