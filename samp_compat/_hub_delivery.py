@@ -234,8 +234,12 @@ class Deliverer:
                 recipient._calls.remove(conn)
             elif not conn.busy and conn.address == (host, port):
                 return conn
-        conn = CallbackConnection(self.loop, host, port, DELIVERY_TIMEOUT,  # type: ignore[arg-type]
-                                  lambda c: c in recipient._calls and recipient._calls.remove(c))
+
+        def forget(closed: CallbackConnection) -> None:
+            if closed in recipient._calls:
+                recipient._calls.remove(closed)
+        conn = CallbackConnection(self.loop, host, port,  # type: ignore[arg-type]
+                                  DELIVERY_TIMEOUT, forget)
         recipient._calls.append(conn)
         return conn
 

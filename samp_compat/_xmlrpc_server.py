@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 import xmlrpc.client
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 from protocompat.netutil import Listener, SelectorLoop
 
@@ -36,7 +36,7 @@ SWEEP_INTERVAL = 1.0
 SHORTAGE_SHARE = 4
 
 Dispatcher = Callable[[str, tuple, "RequestInfo"], Any]
-HTTPHandler = Callable[["RequestInfo"], Tuple[int, Any, bytes]]
+HTTPHandler = Callable[["RequestInfo"], Tuple[int, Any, Union[bytes, str]]]
 
 
 class RequestInfo:
@@ -318,7 +318,11 @@ class XMLRPCServer:
             self._loop.call_soon(self._close_all)  # now, or when the loop ends
         else:
             closed = threading.Event()
-            self._loop.call_soon(lambda: (self._close_all(), closed.set()))
+
+            def close_all() -> None:
+                self._close_all()
+                closed.set()
+            self._loop.call_soon(close_all)
             ok = closed.wait(timeout)
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         return self._pool.shutdown(left) and ok

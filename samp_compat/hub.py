@@ -225,7 +225,8 @@ class SAMPHubServer:
             # False: another live hub owns the lockfile (create_lock_file has
             # warned). The hub runs without a lockfile of its own, so stop()
             # removes nothing.
-            self._lockfile = lockfilename or None
+            self._lockfile = lockfilename if isinstance(lockfilename, str) and lockfilename \
+                else None
             self._is_running = True
             self._last_activity = time.monotonic()
             self._setup_hub_as_client()
