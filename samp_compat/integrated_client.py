@@ -1,5 +1,5 @@
 """SAMPIntegratedClient: a hub proxy and a client behind one simple API."""
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, cast
 
 from .client import SAMPClient
 from .hub_proxy import SAMPHubProxy
@@ -111,15 +111,20 @@ class SAMPIntegratedClient:
 
     def disconnect(self) -> None:
         """Unregister, stop the client and disconnect from the hub (no-op if not connected)."""
-        if self.is_connected:
+        client = self.client
+        if self.is_connected and client is not None:
             try:
-                self.client.unregister()
+                client.unregister()
             finally:
                 try:
-                    if self.client.is_running:
-                        self.client.stop()
+                    if client.is_running:
+                        client.stop()
                 finally:
                     self.hub.disconnect()
+
+    def _current(self) -> SAMPClient:
+        # None before the first connect: using it raises AttributeError, as in astropy.
+        return cast(SAMPClient, self.client)
 
     # -- hub proxies -------------------------------------------------------------
     def ping(self) -> str:
@@ -140,7 +145,7 @@ class SAMPIntegratedClient:
         metadata : dict
             Entries added to the client's metadata.
         """
-        return self.client.declare_metadata(metadata)
+        self._current().declare_metadata(metadata)
 
     def get_metadata(self, client_id: str) -> Dict[str, Any]:
         """Proxy to ``samp.hub.getMetadata``.
@@ -421,49 +426,49 @@ class SAMPIntegratedClient:
     # -- client proxies --------------------------------------------------------
     def receive_notification(self, private_key: str, sender_id: str,
                              message: Dict[str, Any]) -> str:
-        return self.client.receive_notification(private_key, sender_id, message)
+        return self._current().receive_notification(private_key, sender_id, message)
 
     def receive_call(self, private_key: str, sender_id: str, msg_id: str,
                      message: Dict[str, Any]) -> str:
-        return self.client.receive_call(private_key, sender_id, msg_id, message)
+        return self._current().receive_call(private_key, sender_id, msg_id, message)
 
     def receive_response(self, private_key: str, responder_id: str, msg_tag: str,
                          response: Dict[str, Any]) -> str:
-        return self.client.receive_response(private_key, responder_id, msg_tag, response)
+        return self._current().receive_response(private_key, responder_id, msg_tag, response)
 
     def bind_receive_message(self, mtype: str, function: Callable[..., Any], declare: bool = True,
                              metadata: Optional[Dict[str, Any]] = None) -> None:
-        self.client.bind_receive_message(mtype, function, declare=declare, metadata=metadata)
+        self._current().bind_receive_message(mtype, function, declare=declare, metadata=metadata)
 
     def bind_receive_notification(self, mtype: str, function: Callable[..., Any],
                                   declare: bool = True,
                                   metadata: Optional[Dict[str, Any]] = None) -> None:
-        self.client.bind_receive_notification(mtype, function, declare, metadata)
+        self._current().bind_receive_notification(mtype, function, declare, metadata)
 
     def bind_receive_call(self, mtype: str, function: Callable[..., Any], declare: bool = True,
                           metadata: Optional[Dict[str, Any]] = None) -> None:
-        self.client.bind_receive_call(mtype, function, declare, metadata)
+        self._current().bind_receive_call(mtype, function, declare, metadata)
 
     def bind_receive_response(self, msg_tag: str, function: Callable[..., Any]) -> None:
-        self.client.bind_receive_response(msg_tag, function)
+        self._current().bind_receive_response(msg_tag, function)
 
     def unbind_receive_notification(self, mtype: str, declare: bool = True) -> None:
-        self.client.unbind_receive_notification(mtype, declare)
+        self._current().unbind_receive_notification(mtype, declare)
 
     def unbind_receive_call(self, mtype: str, declare: bool = True) -> None:
-        self.client.unbind_receive_call(mtype, declare)
+        self._current().unbind_receive_call(mtype, declare)
 
     def unbind_receive_response(self, msg_tag: str) -> None:
-        self.client.unbind_receive_response(msg_tag)
+        self._current().unbind_receive_response(msg_tag)
 
     def declare_subscriptions(self, subscriptions: Optional[Dict[str, Any]] = None) -> None:
-        self.client.declare_subscriptions(subscriptions)
+        self._current().declare_subscriptions(subscriptions)
 
     def get_private_key(self) -> Optional[str]:
-        return self.client.get_private_key()
+        return self._current().get_private_key()
 
     def get_public_id(self) -> Optional[str]:
-        return self.client.get_public_id()
+        return self._current().get_public_id()
 
 
 for _name in ("receive_notification", "receive_call", "receive_response",
