@@ -67,8 +67,12 @@ def wait_for_stop(pipe: Any) -> None:
 
 # -- the physical limit ---------------------------------------------------------------
 
-def serve_bare_selectors(pipe: Any, reply: bytes) -> None:
-    """A bare selectors server: one reply per newline-ended request, sent inline."""
+def serve_inline(pipe: Any, make_answer: Callable[[], Callable[[bytes], bytes]]) -> None:
+    """A bare selectors server: each chunk received is answered inline.
+
+    Each connection gets its own ``make_answer()``, a function that takes
+    the bytes received and returns the bytes to send back (empty for none).
+    """
     listener = socket.socket()
     listener.bind((LOOPBACK, 0))
     listener.listen(socket.SOMAXCONN)
@@ -77,11 +81,11 @@ def serve_bare_selectors(pipe: Any, reply: bytes) -> None:
     sel.register(listener, selectors.EVENT_READ, None)
     sel.register(pipe.fileno(), selectors.EVENT_READ, "stop")
     pipe.send(listener.getsockname()[1])
-    buffers: Dict[socket.socket, bytes] = {}
+    answers: Dict[socket.socket, Callable[[bytes], bytes]] = {}
     while True:
         for key, _ in sel.select():
             if key.data == "stop":
-                for sock in buffers:
+                for sock in answers:
                     sock.close()
                 listener.close()
                 return
@@ -89,7 +93,7 @@ def serve_bare_selectors(pipe: Any, reply: bytes) -> None:
                 conn, _ = listener.accept()
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn.setblocking(False)
-                buffers[conn] = b""
+                answers[conn] = make_answer()
                 sel.register(conn, selectors.EVENT_READ, conn)
                 continue
             conn = key.data
@@ -100,13 +104,24 @@ def serve_bare_selectors(pipe: Any, reply: bytes) -> None:
             if not data:
                 sel.unregister(conn)
                 conn.close()
-                del buffers[conn]
+                del answers[conn]
                 continue
-            data = buffers[conn] + data
-            count = data.count(b"\n")
-            buffers[conn] = data[data.rfind(b"\n") + 1:]
-            if count:
-                conn.sendall(reply * count)
+            reply = answers[conn](data)
+            if reply:
+                conn.sendall(reply)
+
+
+def serve_bare_selectors(pipe: Any, reply: bytes) -> None:
+    """The physical limit's server: one ``reply`` per newline-ended request, sent inline."""
+    def lines() -> Callable[[bytes], bytes]:
+        rest = [b""]
+
+        def answer(data: bytes) -> bytes:
+            data = rest[0] + data
+            rest[0] = data[data.rfind(b"\n") + 1:]
+            return reply * data.count(b"\n")
+        return answer
+    serve_inline(pipe, lines)
 
 
 def blocking_round_trips(port: int, request: bytes, reply_size: int, seconds: float) -> float:
@@ -154,46 +169,8 @@ class Codec:
 
 
 def serve_codec_shape(pipe: Any, codec_class: Callable[[], Codec]) -> None:
-    """The bare selectors server, decoding each request and encoding its reply with ``codec_class``.
-
-    One ``Codec`` per connection; each chunk received is answered inline.
-    """
-    listener = socket.socket()
-    listener.bind((LOOPBACK, 0))
-    listener.listen(socket.SOMAXCONN)
-    listener.setblocking(False)
-    sel = selectors.DefaultSelector()
-    sel.register(listener, selectors.EVENT_READ, None)
-    sel.register(pipe.fileno(), selectors.EVENT_READ, "stop")
-    pipe.send(listener.getsockname()[1])
-    codecs: Dict[socket.socket, Codec] = {}
-    while True:
-        for key, _ in sel.select():
-            if key.data == "stop":
-                for sock in codecs:
-                    sock.close()
-                listener.close()
-                return
-            if key.data is None:
-                conn, _ = listener.accept()
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.setblocking(False)
-                codecs[conn] = codec_class()
-                sel.register(conn, selectors.EVENT_READ, conn)
-                continue
-            conn = key.data
-            try:
-                data = conn.recv(65536)
-            except BlockingIOError:
-                continue
-            if not data:
-                sel.unregister(conn)
-                conn.close()
-                del codecs[conn]
-                continue
-            reply = codecs[conn].answer(data)
-            if reply:
-                conn.sendall(reply)
+    """The limit's server, decoding each request and encoding its reply with ``codec_class``."""
+    serve_inline(pipe, lambda: codec_class().answer)
 
 
 def codec_round_trips(port: int, codec: Codec, seconds: float) -> float:
