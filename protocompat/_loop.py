@@ -24,8 +24,9 @@ EVENT_READ_WRITE = selectors.EVENT_READ | selectors.EVENT_WRITE
 Callback = Callable[..., Any]
 
 _timer_seq = itertools.count()
-_EPOLLIN = select.EPOLLIN if hasattr(select, "EPOLLIN") else 1
+_EPOLLIN = getattr(select, "EPOLLIN", 1)
 _NOT_EPOLLIN = ~_EPOLLIN
+_NOT_EPOLLOUT = ~getattr(select, "EPOLLOUT", 4)
 
 
 class TimerHandle:
@@ -107,12 +108,17 @@ class SelectorLoop:
                  daemon: bool = True, exit_when_idle: bool = False) -> None:
         self.name = name
         self.selector = selectors.DefaultSelector()
-        # With epoll, turns poll it directly: fd -> (file object, callback, events).
-        self._epoll: Any = getattr(self.selector, "_selector", None) \
-            if isinstance(self.selector, getattr(selectors, "EpollSelector", ())) else None
-        self._watched: Dict[int, Tuple[Any, Optional[Callable[[Any, int], Any]], int]] = {}
+        # With epoll, turns poll the selector's epoll object and look keys up in its own
+        # fd map, without the list of (key, events) that select() builds.
+        self._epoll: Any = None
+        self._keys: Dict[int, selectors.SelectorKey] = {}
+        if isinstance(self.selector, getattr(selectors, "EpollSelector", ())):
+            epoll = getattr(self.selector, "_selector", None)
+            keys = getattr(self.selector, "_fd_to_key", None)
+            if epoll is not None and isinstance(keys, dict):
+                self._epoll, self._keys = epoll, keys
         self._waker = WakeupSocket()
-        self.register(self._waker.recv_socket, EVENT_READ, None)  # type: ignore[arg-type]
+        self.selector.register(self._waker.recv_socket, EVENT_READ, None)
         self._ready: List[Tuple[Callback, Tuple[Any, ...]]] = []
         self._timers: List[TimerHandle] = []
         self._lock = threading.Lock()
@@ -352,21 +358,18 @@ class SelectorLoop:
     # -- sockets (from loop callbacks, or before start) -------------------
     def register(self, fileobj: Any, events: int, callback: Callable[[Any, int], Any]) -> None:
         """Watch ``fileobj`` for ``events``; call ``callback(fileobj, mask)``."""
-        key = self.selector.register(fileobj, events, callback)
-        self._watched[key.fd] = (fileobj, callback, events)
+        self.selector.register(fileobj, events, callback)
 
     def modify(self, fileobj: Any, events: int, callback: Callable[[Any, int], Any]) -> None:
         """Change the events or callback of a registered ``fileobj``."""
-        key = self.selector.modify(fileobj, events, callback)
-        self._watched[key.fd] = (fileobj, callback, events)
+        self.selector.modify(fileobj, events, callback)
 
     def unregister(self, fileobj: Any) -> None:
         """Stop watching ``fileobj``; unknown or closed objects are ignored."""
         try:
-            key = self.selector.unregister(fileobj)
+            self.selector.unregister(fileobj)
         except (KeyError, ValueError, OSError, RuntimeError):
-            return
-        self._watched.pop(key.fd, None)
+            pass
 
     # -- the loop --------------------------------------------------------
     def _next_timeout(self) -> Optional[float]:
@@ -402,23 +405,24 @@ class SelectorLoop:
         if epoll is None:
             self._dispatch_selected(timeout)
         else:
-            watched = self._watched
-            for fd, flags in epoll.poll(-1 if timeout is None else timeout, len(watched)):
-                entry = watched.get(fd)
-                if entry is None:  # unregistered by an earlier callback of this turn
+            keys = self._keys
+            for fd, flags in epoll.poll(-1 if timeout is None else timeout, len(keys)):
+                key = keys.get(fd)
+                if key is None:  # unregistered by an earlier callback of this turn
                     continue
-                fileobj, callback, wanted = entry
+                callback = key.data
                 if callback is None:
                     self._waker.drain()
                     continue
                 # As selectors reads epoll's flags: errors and hang-ups wake both sides.
-                mask = wanted
                 if flags == _EPOLLIN:
-                    mask &= EVENT_READ
-                elif not flags & _NOT_EPOLLIN:
-                    mask &= EVENT_WRITE
+                    mask = EVENT_READ
+                else:
+                    mask = (EVENT_WRITE if flags & _NOT_EPOLLIN else 0) | \
+                        (EVENT_READ if flags & _NOT_EPOLLOUT else 0)
+                mask &= key.events
                 try:
-                    callback(fileobj, mask)
+                    callback(key.fileobj, mask)
                 except Exception:
                     log.exception("%s: callback %r raised", self.name, callback)
         if self._ready or self._timers:

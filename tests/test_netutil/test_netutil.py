@@ -273,6 +273,46 @@ def test_callbacks_run_on_the_loop_thread(loop):
     assert seen == [True] and not loop.in_loop_thread()
 
 
+def _ready_masks(loop, sock, events):
+    """The masks of the first callback for ``sock`` watched for ``events``."""
+    masks = []
+    done = threading.Event()
+
+    def on_ready(fileobj, mask):
+        masks.append(mask)
+        loop.unregister(fileobj)
+        done.set()
+    loop.call_soon(loop.register, sock, events, on_ready)
+    assert done.wait(WAIT)
+    return masks
+
+
+def test_a_socket_only_writable_is_reported_writable_only(loop, socket_pair):
+    a, _b = socket_pair
+    assert _ready_masks(loop, a, selectors.EVENT_READ | selectors.EVENT_WRITE) == [
+        selectors.EVENT_WRITE]
+
+
+def test_a_socket_readable_and_writable_is_reported_both(loop, socket_pair):
+    a, b = socket_pair
+    b.sendall(b"x")
+    assert _wait_readable(a)
+    assert _ready_masks(loop, a, selectors.EVENT_READ | selectors.EVENT_WRITE) == [
+        selectors.EVENT_READ | selectors.EVENT_WRITE]
+
+
+def test_a_readable_socket_watched_for_reading_is_reported_readable(loop, socket_pair):
+    a, b = socket_pair
+    b.sendall(b"x")
+    assert _ready_masks(loop, a, selectors.EVENT_READ) == [selectors.EVENT_READ]
+
+
+def _wait_readable(sock):
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_READ)
+        return bool(sel.select(WAIT))
+
+
 def test_raising_callback_is_logged_and_loop_goes_on(loop, caplog):
     done = threading.Event()
     with caplog.at_level(logging.ERROR, logger="protocompat.netutil"):
