@@ -132,11 +132,9 @@ def safe_xmlrpc_loads(data: Any, use_datetime: bool = False, use_builtin_types: 
     if len(data) > MAX_XMLRPC_BODY:
         raise xmlrpc.client.ResponseError("XML-RPC document larger than %d bytes" % MAX_XMLRPC_BODY)
     data = bytes(data)
-    read = _read_common(data)
+    read = _read_common(data)  # raises the Fault of a fault response
     if read is not None:
-        if type(read) is xmlrpc.client.Fault:
-            raise read
-        return read  # type: ignore[return-value]
+        return read
     parser, target = _safe_parser(use_datetime, use_builtin_types)
     try:
         parser.feed(data)
@@ -172,8 +170,8 @@ class _NotCommon(Exception):
     """The document is not one the tree path reads; the general parser takes it."""
 
 
-def _read_common(data: bytes) -> Any:
-    """``(params, methodname)`` or a :class:`xmlrpc.client.Fault` read from an ElementTree.
+def _read_common(data: bytes) -> Optional[Tuple[tuple, Optional[str]]]:
+    """``(params, methodname)`` read from an ElementTree; a fault response raises its Fault.
 
     None when the document could hold a markup declaration (any ``<!``:
     DOCTYPE, comment, CDATA), is not plainly UTF-8 or ASCII, or has anything
@@ -196,7 +194,7 @@ def _read_common(data: bytes) -> Any:
         return None
 
 
-def _read_root(root: Any) -> Any:
+def _read_root(root: Any) -> Tuple[tuple, Optional[str]]:
     tag = root.tag
     children = list(root)
     if tag == "methodCall":
@@ -211,7 +209,7 @@ def _read_root(root: Any) -> Any:
     if body.tag == "fault" and len(body) == 1 and body[0].tag == "value":
         fault = _read_value(body[0], 0)
         if type(fault) is dict and sorted(fault) == ["faultCode", "faultString"]:
-            return xmlrpc.client.Fault(**fault)
+            raise xmlrpc.client.Fault(**fault)
     raise _NotCommon()
 
 
